@@ -36,7 +36,7 @@ _EXPORTS = {
     "assd": "metrics",
     "hd95": "metrics",
     "interior_margin_points": "simulate",
-    "relaxed_bbox": "simulate",
+    "relaxed_bbox": "crop",
     "refinement_click": "simulate",
     "Segmenter": "segmenter",
     "Result": "segmenter",

@@ -59,3 +59,178 @@ def array_to_physical(points, ijk_to_physical):
     points = np.asarray(points, dtype=float).reshape(-1, 3)
     homogeneous = np.c_[points[:, ::-1], np.ones(len(points))]
     return (homogeneous @ np.asarray(ijk_to_physical, dtype=float).T)[:, :3]
+
+
+# ---------------------------------------------------------------------------
+# World -> array conversion for the Slicer module (and anything else that has
+# a volume sitting under a linear "world -> volume" transform), 2D slice-axis
+# choice, inside tests and the sub-box geometry used to write only the part of
+# a volume that changed. All Slicer-free, all in numpy.
+# ---------------------------------------------------------------------------
+
+#: Reorders (i, j, k, 1) <-> (k, j, i, 1): its own inverse.
+_IJK_TO_KJI = np.array([[0.0, 0.0, 1.0, 0.0],
+                        [0.0, 1.0, 0.0, 0.0],
+                        [1.0, 0.0, 0.0, 0.0],
+                        [0.0, 0.0, 0.0, 1.0]])
+
+
+def _as_matrix(matrix, name):
+    matrix = np.asarray(matrix, dtype=float)
+    if matrix.shape != (4, 4):
+        raise ValueError("{} must be a 4x4 homogeneous matrix, got shape {}".format(name, matrix.shape))
+    if not np.isfinite(matrix).all():
+        raise ValueError("{} contains NaN or infinite values".format(name))
+    if abs(np.linalg.det(matrix[:3, :3])) < 1e-12:
+        raise ValueError("{} is singular (its 3x3 part has determinant ~0)".format(name))
+    return matrix
+
+
+def world_to_array_matrix(ijk_to_physical, world_to_physical=None):
+    """Compose the 4x4 matrix mapping world points to array-order voxel coordinates.
+
+    Parameters
+    ----------
+    ijk_to_physical : (4, 4) array_like
+        Voxel index ``(i, j, k, 1)`` -> the volume's own physical frame, mm
+        (Slicer: the volume node's IJKToRAS, *without* its parent transform).
+    world_to_physical : (4, 4) array_like, optional
+        World -> the volume's physical frame, mm: the inverse of the volume's
+        parent transform chain (Slicer: ``GetMatrixTransformBetweenNodes(None,
+        volume.GetParentTransformNode(), m)``). ``None`` = identity (the volume
+        is not transformed).
+
+    Returns
+    -------
+    (4, 4) float64 ndarray ``M`` with ``M @ (x, y, z, 1) = (k, j, i, 1)``.
+    """
+    ijk_to_physical = _as_matrix(ijk_to_physical, "ijk_to_physical")
+    world = np.eye(4) if world_to_physical is None else _as_matrix(world_to_physical, "world_to_physical")
+    return _IJK_TO_KJI @ np.linalg.inv(ijk_to_physical) @ world
+
+
+def world_to_array(points, ijk_to_physical, world_to_physical=None):
+    """Convert world points (N, 3), mm, to continuous array-order voxel coordinates (N, 3).
+
+    Equivalent to :func:`physical_to_array` after mapping the points through
+    `world_to_physical` (see :func:`world_to_array_matrix`). Voxel centres have
+    integer coordinates; nothing is rounded or bounds-checked here (see
+    :func:`points_inside`).
+    """
+    points = np.asarray(points, dtype=float).reshape(-1, 3)
+    matrix = world_to_array_matrix(ijk_to_physical, world_to_physical)
+    return (np.c_[points, np.ones(len(points))] @ matrix.T)[:, :3]
+
+
+def array_to_world(points, ijk_to_physical, world_to_physical=None):
+    """Inverse of :func:`world_to_array`: array-order voxel coordinates (N, 3) -> world points (N, 3), mm."""
+    points = np.asarray(points, dtype=float).reshape(-1, 3)
+    matrix = np.linalg.inv(world_to_array_matrix(ijk_to_physical, world_to_physical))
+    return (np.c_[points, np.ones(len(points))] @ matrix.T)[:, :3]
+
+
+def array_axis_for_normal(normal, ijk_to_physical):
+    """Pick the array axis that a 2D view with this plane normal slices along.
+
+    Parameters
+    ----------
+    normal : (3,) array_like
+        Normal of the view plane, in the volume's physical frame (e.g. RAS,
+        after undoing the volume's parent transform). Its sign and length do not
+        matter.
+    ijk_to_physical : (4, 4) array_like
+        The volume's voxel index -> physical matrix.
+
+    Returns
+    -------
+    axis : int
+        Array axis (0 = k, 1 = j, 2 = i) whose physical direction is best
+        aligned with `normal`; spacing does not bias the choice.
+    cosine : float
+        ``|cos|`` of the angle between that axis and the normal: 1.0 when the
+        view is exactly aligned with the volume's grid, down to 1/sqrt(3) for the
+        most oblique view. Callers may warn when it is low.
+    """
+    normal = np.asarray(normal, dtype=float).reshape(-1)
+    if normal.shape != (3,) or not np.isfinite(normal).all() or np.linalg.norm(normal) == 0:
+        raise ValueError("normal must be a finite, non-zero 3-vector, got {!r}".format(normal))
+    columns = _as_matrix(ijk_to_physical, "ijk_to_physical")[:3, :3]
+    directions = columns / np.linalg.norm(columns, axis=0, keepdims=True)   # unit i, j, k directions
+    cosines = np.abs(directions.T @ (normal / np.linalg.norm(normal)))       # per index axis i, j, k
+    index_axis = int(np.argmax(cosines))
+    return 2 - index_axis, float(cosines[index_axis])
+
+
+def array_axis_for_view(slice_to_world, ijk_to_physical, world_to_physical=None):
+    """Pick the array axis a 2D slice view cuts across, for a volume under a linear transform.
+
+    Parameters
+    ----------
+    slice_to_world : (4, 4) array_like
+        The view's slice -> world matrix (Slicer: ``sliceNode.GetSliceToRAS()``);
+        columns 0 and 1 are the view's in-plane axes, in world coordinates.
+    ijk_to_physical, world_to_physical : (4, 4) array_like
+        As in :func:`world_to_array_matrix`.
+
+    Returns
+    -------
+    (axis, cosine) as :func:`array_axis_for_normal`.
+
+    Notes
+    -----
+    The in-plane axes are mapped into the volume's frame and the plane normal
+    is their cross product there. This stays right when the transform scales or
+    shears, where mapping the world normal itself as a direction would not
+    (plane normals transform with the inverse transpose).
+    """
+    slice_to_world = np.asarray(slice_to_world, dtype=float)
+    if slice_to_world.shape != (4, 4):
+        raise ValueError("slice_to_world must be a 4x4 matrix, got shape {}".format(slice_to_world.shape))
+    linear = np.eye(3) if world_to_physical is None else _as_matrix(world_to_physical, "world_to_physical")[:3, :3]
+    in_plane = linear @ slice_to_world[:3, :2]
+    return array_axis_for_normal(np.cross(in_plane[:, 0], in_plane[:, 1]), ijk_to_physical)
+
+
+def points_inside(points, shape):
+    """Tell which array-order voxel coordinates (N, ndim) fall inside an image of `shape`.
+
+    A point is inside when every coordinate lies in ``[-0.5, size - 0.5]``, i.e.
+    within the extent of the image's voxels (the rule of MIDeepSegLib's point
+    validation). Returns a bool array of length N.
+    """
+    shape = tuple(int(s) for s in shape)
+    points = np.asarray(points, dtype=float).reshape(-1, len(shape))
+    upper = np.asarray(shape, dtype=float) - 0.5
+    return np.isfinite(points).all(axis=1) & ((points >= -0.5) & (points <= upper)).all(axis=1)
+
+
+def bounding_box(mask, pad=0):
+    """Array-order bounding box of the non-zero voxels of `mask`, optionally padded.
+
+    Returns ``(start, stop)``, two int tuples (stop exclusive, clamped to the
+    image) such that ``mask[tuple(map(slice, start, stop))]`` holds every
+    non-zero voxel; ``None`` when `mask` is all zero.
+    """
+    mask = np.asarray(mask)
+    if int(pad) < 0:
+        raise ValueError("pad must be >= 0 voxels, got {}".format(pad))
+    nonzero = [np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
+               for axis in range(mask.ndim)]
+    if any(len(n) == 0 for n in nonzero):
+        return None
+    start = tuple(max(int(n[0]) - int(pad), 0) for n in nonzero)
+    stop = tuple(min(int(n[-1]) + 1 + int(pad), size) for n, size in zip(nonzero, mask.shape))
+    return start, stop
+
+
+def box_ijk_to_physical(ijk_to_physical, start):
+    """The voxel index -> physical matrix of a sub-box of a volume.
+
+    `start` is the box's first voxel in array order ``(k, j, i)``. The box has the
+    volume's spacing and directions; only the origin moves, so that voxel
+    ``(0, 0, 0)`` of the box is voxel `start` of the volume.
+    """
+    matrix = _as_matrix(ijk_to_physical, "ijk_to_physical").copy()
+    start_ijk = np.asarray(start, dtype=float).reshape(3)[::-1]
+    matrix[:3, 3] = matrix[:3, :3] @ start_ijk + matrix[:3, 3]
+    return matrix

@@ -1,0 +1,328 @@
+"""The interactive session: interior margin points -> CNN -> refinement clicks -> IF-GC.
+
+:class:`Segmenter` is the one stateful object of the library. It sequences the
+stages (crop, cue map, network, fusion, graph cut) and keeps the session: the
+clicks, the CNN's probability and an undo history. It computes nothing itself.
+The Slicer module, the CLI and the benchmarks all drive it.
+"""
+
+import time
+import warnings
+
+import numpy as np
+from scipy import ndimage
+
+from ._validation import check_points, check_spacing
+from .crop import box_shape, box_union, relaxed_bbox, shift_points
+from .preprocess import network_input, resize
+from .refinement import refine_ifgc
+
+#: Fewest distinct interior margin points accepted. The crop is their relaxed
+#: bounding box and the network was trained with 3-4 (2D) / 5-6 (3D) points
+#: near the object's extreme points (paper Section 2.1): fewer points cannot
+#: delimit an object along every axis.
+MIN_POINTS = {2: 3, 3: 4}
+
+_MODEL_CACHE = {}
+
+
+class Result:
+    """The outcome of one interaction.
+
+    Attributes
+    ----------
+    mask : uint8 ndarray, image shape
+        The segmentation (1 = object).
+    probability : float32 ndarray, image shape
+        Foreground probability: the CNN's after :meth:`Segmenter.initial`,
+        the fused R^f (paper Eq. 5, before the graph cut) after a refinement;
+        0 outside `box`.
+    timings : dict of str -> float
+        Seconds per stage and ``"total"``.
+    box : tuple of slice
+        The region that was computed; `mask` and `probability` are 0 outside.
+    mask_crop, probability_crop : ndarray
+        The same maps restricted to `box` (no whole-image copies: use these
+        to update only the changed region of a large volume).
+
+    The full-size `mask` and `probability` are built on first access.
+    """
+
+    def __init__(self, shape, box, mask_crop, probability_crop, timings):
+        self.shape = tuple(shape)
+        self.box = box
+        self.mask_crop = mask_crop
+        self.probability_crop = probability_crop
+        self.timings = timings
+        self._mask = None
+        self._probability = None
+
+    @property
+    def mask(self):
+        if self._mask is None:
+            self._mask = np.zeros(self.shape, np.uint8)
+            self._mask[self.box] = self.mask_crop
+        return self._mask
+
+    @property
+    def probability(self):
+        if self._probability is None:
+            self._probability = np.zeros(self.shape, np.float32)
+            self._probability[self.box] = self.probability_crop
+        return self._probability
+
+    def __repr__(self):
+        return "Result(shape={}, box={}, voxels={}, total={:.3f} s)".format(
+            self.shape, tuple((s.start, s.stop) for s in self.box), int(self.mask_crop.sum()),
+            self.timings.get("total", float("nan")))
+
+
+class _State:
+    """One entry of the undo history."""
+
+    def __init__(self, points, foreground, background, cnn_box, cnn_probability, result):
+        self.points = points
+        self.foreground = foreground
+        self.background = background
+        self.cnn_box = cnn_box
+        self.cnn_probability = cnn_probability
+        self.result = result
+
+
+class Segmenter:
+    """An interactive segmentation session on one image.
+
+    Parameters
+    ----------
+    image : (H, W) or (D, H, W) array_like
+        Intensities, array order (as ``SimpleITK.GetArrayFromImage`` or
+        ``slicer.util.arrayFromVolume`` give them). Not copied: only the
+        crops that are used are converted to float32.
+    spacing : sequence of float, optional
+        mm per array axis, (z, y, x) / (y, x). Default 1.
+    model : "2d", "3d", path, or (UNet, ModelConfig)
+        Shipped weights by name, a checkpoint file, or a loaded network. Its
+        dimension must match the image's. Loaded once and cached per device.
+    device : "auto", "cpu", "cuda", "cuda:N", "mps"
+        Where the network and the geodesic distances run.
+    lam, sigma : float
+        Graph-cut weight and contrast scale (paper: 5 and 0.1).
+    margin_mm : float, optional
+        Margin of the relaxed bounding box; default: the model's (the value it
+        was trained with).
+    iterations : int, None or "default"
+        Geodesic sweep iterations (see :mod:`MIDeepSegLib.cuemap`).
+    connectivity : int, optional
+        Graph-cut neighbourhood (see :func:`~MIDeepSegLib.graphcut.graph_cut`).
+
+    Examples
+    --------
+    >>> seg = Segmenter(volume, spacing=(2.5, 0.8, 0.8), model="3d")   # doctest: +SKIP
+    >>> res = seg.initial(points)                                       # doctest: +SKIP
+    >>> res = seg.refine(foreground=[[12, 40, 51]])                     # doctest: +SKIP
+    >>> seg.undo()                                                      # doctest: +SKIP
+    """
+
+    def __init__(self, image, spacing=None, model="3d", device="auto", *, lam=5.0, sigma=0.1, margin_mm=None,
+                 iterations="default", connectivity=None):
+        from ._device import resolve_device
+
+        self.image = _check_session_image(image)
+        self.spacing = check_spacing(spacing, self.image.ndim)
+        self.device = resolve_device(device)
+        self.network, self.config = _load_model(model, self.device)
+        if self.config.spatial_dims != self.image.ndim:
+            raise ValueError(
+                "the model is {}D but the image is {}D: use model='{}d' (for a slice of a volume, pass the "
+                "2D slice)".format(self.config.spatial_dims, self.image.ndim, self.image.ndim))
+        self.lam, self.sigma = float(lam), float(sigma)
+        self.margin_mm = self.config.margin_mm if margin_mm is None else float(margin_mm)
+        self.iterations = iterations
+        self.connectivity = connectivity
+        self._history = []
+
+    # -- session -----------------------------------------------------------------
+
+    @property
+    def result(self):
+        """The current Result, or None before :meth:`initial`."""
+        return self._history[-1].result if self._history else None
+
+    @property
+    def clicks(self):
+        """The current clicks: dict with "points", "foreground", "background" arrays (N, ndim)."""
+        empty = np.zeros((0, self.image.ndim))
+        if not self._history:
+            return {"points": empty, "foreground": empty, "background": empty}
+        state = self._history[-1]
+        return {"points": state.points, "foreground": state.foreground, "background": state.background}
+
+    def initial(self, points):
+        """Segment from interior margin points (a new object: earlier clicks are dropped).
+
+        Parameters
+        ----------
+        points : (N, ndim) array_like
+            Voxel coordinates inside the object, near its boundary, array
+            order; at least MIN_POINTS[ndim] distinct voxels.
+
+        Returns
+        -------
+        Result (probability = the CNN's foreground probability).
+        """
+        ndim = self.image.ndim
+        points = check_points(points, self.image.shape, name="points")
+        distinct = len(np.unique(np.rint(points), axis=0))
+        if distinct < MIN_POINTS[ndim]:
+            raise ValueError(
+                "need at least {} distinct interior margin points in {}D, got {}: they should lie just inside "
+                "the object's boundary, around it (near its extreme points), so that their box covers the "
+                "object".format(MIN_POINTS[ndim], ndim, distinct))
+        start = time.perf_counter()
+        timings = {}
+        box = relaxed_bbox(points, self.image.shape, self.spacing, self.margin_mm)
+        crop = self._crop(box)
+        local = shift_points(points, box)
+        timings["crop"] = time.perf_counter() - start
+
+        import torch
+
+        tick = time.perf_counter()
+        inputs = network_input(crop, local, self.spacing, self.config.input_size, encoding=self.config.encoding,
+                               normalisation=self.config.normalisation, device=self.device)
+        timings["egd"] = time.perf_counter() - tick
+
+        tick = time.perf_counter()
+        with torch.no_grad():
+            logits = self.network(torch.from_numpy(inputs)[None].to(self.device))
+            grid_probability = torch.softmax(logits.float(), dim=1)[0, 1].cpu().numpy()
+        timings["cnn"] = time.perf_counter() - tick
+
+        tick = time.perf_counter()
+        probability = np.clip(resize(grid_probability, crop.shape), 0.0, 1.0)
+        mask = _components_at(probability >= 0.5, local)
+        timings["postprocess"] = time.perf_counter() - tick
+        timings["total"] = time.perf_counter() - start
+
+        result = Result(self.image.shape, box, mask, probability, timings)
+        empty = np.zeros((0, ndim))
+        self._history.append(_State(points, empty, empty, box, probability, result))
+        return result
+
+    def refine(self, foreground=None, background=None):
+        """Add refinement clicks and recompute the mask with IF-GC (paper Section 2.4).
+
+        The clicks are added to the session's earlier ones; every refinement
+        fuses *all* clicks (and the interior margin points, which count as
+        foreground) with the CNN's probability. Clicks outside the current
+        region extend it by a margin around them (the CNN's probability there
+        is 0, so only the clicks' evidence counts).
+
+        Parameters
+        ----------
+        foreground, background : (N, ndim) array_like, optional
+            New click positions, voxel coordinates, array order.
+
+        Returns
+        -------
+        Result (probability = the fused R^f).
+        """
+        if not self._history:
+            raise RuntimeError("call initial(points) before refine(): there is no segmentation to refine yet")
+        state = self._history[-1]
+        new_fg = check_points(foreground, self.image.shape, name="foreground")
+        new_bg = check_points(background, self.image.shape, name="background")
+        if len(new_fg) == 0 and len(new_bg) == 0:
+            warnings.warn("refine() called without clicks; the result is unchanged", stacklevel=2)
+            return state.result
+        all_fg = np.vstack([state.foreground, new_fg])
+        all_bg = np.vstack([state.background, new_bg])
+        positives = np.rint(np.vstack([state.points, all_fg])).astype(int)
+        clash = {tuple(p) for p in positives} & {tuple(p) for p in np.rint(all_bg).astype(int)}
+        if clash:
+            raise ValueError("a background click falls on the voxel of a foreground click or interior margin point: "
+                             "{}".format(sorted(clash)[0]))
+
+        start = time.perf_counter()
+        box = state.result.box
+        for click in np.vstack([new_fg, new_bg]):
+            box = box_union(box, relaxed_bbox(click[None], self.image.shape, self.spacing, self.margin_mm))
+        crop = self._crop(box)
+        cnn_probability = np.zeros(box_shape(box), np.float32)
+        inner = tuple(slice(c.start - b.start, c.stop - b.start) for c, b in zip(state.cnn_box, box))
+        cnn_probability[inner] = state.cnn_probability
+        timings = {"crop": time.perf_counter() - start}
+
+        refined = refine_ifgc(crop, cnn_probability, shift_points(np.vstack([state.points, all_fg]), box),
+                              shift_points(all_bg, box), self.spacing, lam=self.lam, sigma=self.sigma,
+                              iterations=self.iterations, device=self.device, connectivity=self.connectivity)
+        timings.update(refined.timings)
+        timings["total"] = time.perf_counter() - start
+        result = Result(self.image.shape, box, refined.mask, refined.probability, timings)
+        self._history.append(_State(state.points, all_fg, all_bg, state.cnn_box, state.cnn_probability, result))
+        return result
+
+    def undo(self):
+        """Go back one interaction; returns the Result now current (None if nothing is left)."""
+        if self._history:
+            self._history.pop()
+        return self.result
+
+    def reset(self):
+        """Forget every click and result (the model stays loaded)."""
+        self._history = []
+
+    # -- helpers -----------------------------------------------------------------
+
+    def _crop(self, box):
+        crop = np.asarray(self.image[box], dtype=np.float32)
+        if not np.isfinite(crop).all():
+            raise ValueError("the image has {} NaN or infinite values in the region {} around the clicks; "
+                             "fill them first".format(int((~np.isfinite(crop)).sum()),
+                                                      tuple((s.start, s.stop) for s in box)))
+        if crop.min() == crop.max():
+            raise ValueError("the image is constant ({}) in the region {} around the clicks: there is no "
+                             "boundary to find".format(float(crop.flat[0]), tuple((s.start, s.stop) for s in box)))
+        return crop
+
+
+def _check_session_image(image):
+    """Validate without copying: the image may be a large volume."""
+    arr = np.asarray(image)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise ValueError("image must be a numeric array, got dtype {}".format(arr.dtype))
+    if np.iscomplexobj(arr):
+        raise ValueError("image must be real-valued, got dtype {}".format(arr.dtype))
+    if arr.ndim not in (2, 3):
+        hint = " (a 4D or multi-channel image: pick one channel or time point first)" if arr.ndim > 3 else ""
+        raise ValueError("image must be 2D (H, W) or 3D (D, H, W), got shape {}{}".format(arr.shape, hint))
+    if arr.size == 0:
+        raise ValueError("image is empty (shape {})".format(arr.shape))
+    return arr
+
+
+def _components_at(mask, points):
+    """Keep the connected components of `mask` that contain a point (all of it if none does)."""
+    labels, count = ndimage.label(mask)
+    if count <= 1:
+        return mask.astype(np.uint8)
+    idx = np.clip(np.rint(points).astype(int), 0, np.asarray(mask.shape) - 1)
+    keep = np.unique(labels[tuple(idx.T)])
+    keep = keep[keep > 0]
+    if len(keep) == 0:
+        return mask.astype(np.uint8)
+    return np.isin(labels, keep).astype(np.uint8)
+
+
+def _load_model(model, device):
+    """(network, config) for a name, a path or an already loaded pair; cached per file and device."""
+    from .checkpoint import ModelConfig, load_checkpoint, resolve_model
+
+    if isinstance(model, tuple) and len(model) == 2 and isinstance(model[1], ModelConfig):
+        network, config = model
+        return network.to(device).eval(), config
+    path = resolve_model(model)
+    key = (str(path.resolve()), path.stat().st_mtime_ns, str(device))
+    if key not in _MODEL_CACHE:
+        _MODEL_CACHE[key] = load_checkpoint(path, device=device)
+    return _MODEL_CACHE[key]

@@ -78,11 +78,11 @@ _IJK_TO_KJI = np.array([[0.0, 0.0, 1.0, 0.0],
 def _as_matrix(matrix, name):
     matrix = np.asarray(matrix, dtype=float)
     if matrix.shape != (4, 4):
-        raise ValueError("{} must be a 4x4 homogeneous matrix, got shape {}".format(name, matrix.shape))
+        raise ValueError(f"{name} must be a 4x4 homogeneous matrix, got shape {matrix.shape}")
     if not np.isfinite(matrix).all():
-        raise ValueError("{} contains NaN or infinite values".format(name))
+        raise ValueError(f"{name} contains NaN or infinite values")
     if abs(np.linalg.det(matrix[:3, :3])) < 1e-12:
-        raise ValueError("{} is singular (its 3x3 part has determinant ~0)".format(name))
+        raise ValueError(f"{name} is singular (its 3x3 part has determinant ~0)")
     return matrix
 
 
@@ -153,7 +153,7 @@ def array_axis_for_normal(normal, ijk_to_physical):
     """
     normal = np.asarray(normal, dtype=float).reshape(-1)
     if normal.shape != (3,) or not np.isfinite(normal).all() or np.linalg.norm(normal) == 0:
-        raise ValueError("normal must be a finite, non-zero 3-vector, got {!r}".format(normal))
+        raise ValueError(f"normal must be a finite, non-zero 3-vector, got {normal!r}")
     columns = _as_matrix(ijk_to_physical, "ijk_to_physical")[:3, :3]
     directions = columns / np.linalg.norm(columns, axis=0, keepdims=True)   # unit i, j, k directions
     cosines = np.abs(directions.T @ (normal / np.linalg.norm(normal)))       # per index axis i, j, k
@@ -185,8 +185,10 @@ def array_axis_for_view(slice_to_world, ijk_to_physical, world_to_physical=None)
     """
     slice_to_world = np.asarray(slice_to_world, dtype=float)
     if slice_to_world.shape != (4, 4):
-        raise ValueError("slice_to_world must be a 4x4 matrix, got shape {}".format(slice_to_world.shape))
-    linear = np.eye(3) if world_to_physical is None else _as_matrix(world_to_physical, "world_to_physical")[:3, :3]
+        raise ValueError(f"slice_to_world must be a 4x4 matrix, got shape {slice_to_world.shape}")
+    linear = np.eye(3)
+    if world_to_physical is not None:
+        linear = _as_matrix(world_to_physical, "world_to_physical")[:3, :3]
     in_plane = linear @ slice_to_world[:3, :2]
     return array_axis_for_normal(np.cross(in_plane[:, 0], in_plane[:, 1]), ijk_to_physical)
 
@@ -213,7 +215,7 @@ def bounding_box(mask, pad=0):
     """
     mask = np.asarray(mask)
     if int(pad) < 0:
-        raise ValueError("pad must be >= 0 voxels, got {}".format(pad))
+        raise ValueError(f"pad must be >= 0 voxels, got {pad}")
     nonzero = [np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
                for axis in range(mask.ndim)]
     if any(len(n) == 0 for n in nonzero):
@@ -234,3 +236,53 @@ def box_ijk_to_physical(ijk_to_physical, start):
     start_ijk = np.asarray(start, dtype=float).reshape(3)[::-1]
     matrix[:3, 3] = matrix[:3, :3] @ start_ijk + matrix[:3, 3]
     return matrix
+
+
+def compose_cropped(base, region_start, region, shape):
+    """Overwrite one box of a mask that is stored cropped, and crop the result again.
+
+    Parameters
+    ----------
+    base : tuple (start, array) or None
+        The current mask of an image of `shape`, stored as its non-zero
+        bounding box: `array` placed at array-order voxel `start`. ``None`` =
+        empty.
+    region_start : sequence of int
+        Array-order voxel where `region` starts.
+    region : ndarray
+        New content of its whole box (zeros included: they clear `base`).
+    shape : sequence of int
+        Shape of the full image.
+
+    Returns
+    -------
+    ``(start, array)`` with `array` uint8 {0, 1} cropped to the non-zero
+    bounding box of the result, or ``None`` when the result is empty. Only the
+    union of the two boxes is ever allocated, never the full image (unless the
+    boxes cover it).
+    """
+    region = np.asarray(region) != 0
+    region_start = np.asarray(region_start, dtype=int).reshape(-1)
+    shape = np.asarray(shape, dtype=int).reshape(-1)
+    if region.ndim != len(shape) or len(region_start) != len(shape):
+        raise ValueError(f"region must have {len(shape)} dimensions and region_start {len(shape)} values, "
+                         f"got {region.ndim} and {len(region_start)}")
+    region_stop = region_start + region.shape
+    if (region_start < 0).any() or (region_stop > shape).any():
+        raise ValueError(f"region [{tuple(region_start)}, {tuple(region_stop)}) does not fit "
+                         f"in an image of shape {tuple(shape)}")
+    if base is None:
+        low, canvas = region_start, region
+    else:
+        base_start = np.asarray(base[0], dtype=int)
+        base_array = np.asarray(base[1]) != 0
+        low = np.minimum(base_start, region_start)
+        high = np.maximum(base_start + base_array.shape, region_stop)
+        canvas = np.zeros(tuple(high - low), dtype=bool)
+        canvas[tuple(map(slice, base_start - low, base_start - low + base_array.shape))] = base_array
+        canvas[tuple(map(slice, region_start - low, region_stop - low))] = region
+    box = bounding_box(canvas)
+    if box is None:
+        return None
+    start = tuple(int(v) for v in low + np.asarray(box[0]))
+    return start, np.ascontiguousarray(canvas[tuple(map(slice, *box))], dtype=np.uint8)

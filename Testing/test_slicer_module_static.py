@@ -1,0 +1,340 @@
+"""Static checks of the Slicer module, which cannot run here (no 3D Slicer in CI).
+
+* every ``slicer.util.X`` (and every name imported from ``slicer.util``,
+  ``slicer.ScriptedLoadableModule``, ``slicer.i18n``, ``slicer.parameterNodeWrapper``)
+  exists in Slicer v5.8.1 **and** main;
+* every UpperCamelCase attribute the module uses on MRML / VTK objects
+  (``node.GetDisplayNode()``, ``slicer.vtkMRMLMarkupsNode.PointPositionDefinedEvent``)
+  is a Slicer name in both versions or a VTK name; every ``slicer.vtk…`` / ``slicer.q…``
+  class and every class name given to ``AddNewNodeByClass`` exists in both;
+* every ``self.ui.<name>`` is a widget of the ``.ui`` file, every ``SlicerParameterName``
+  of the ``.ui`` is a field of the ``@parameterNodeWrapper`` class, and every Slicer
+  widget class and property of the ``.ui`` exists in both versions;
+* the module and MIDeepSegLib parse as Python 3.9 (``ast`` and ``vermin``), and ruff
+  finds no undefined names.
+
+The negative tests inject wrong names into a copy of the module and check that
+the checker reports each one, so a checker that silently passes everything fails.
+"""
+
+import ast
+import gzip
+import json
+import re
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+MODULE = ROOT / "MIDeepSeg" / "MIDeepSeg.py"
+UI = ROOT / "Resources" / "UI" / "MIDeepSeg.ui"
+INVENTORY = Path(__file__).resolve().parent / "slicer_api"
+VERSIONS = ("v5.8.1", "HEAD")
+
+#: Roots of attribute chains that are not Slicer/VTK objects (Qt, the standard library, numpy,
+#: MIDeepSegLib, other extensions' Python modules that the inventory does not cover).
+FOREIGN_ROOTS = {
+    "qt", "ctk", "np", "numpy", "os", "sys", "logging", "logger", "importlib", "concurrent", "unittest",
+    "time", "scipy", "typing", "json", "geometry", "MIDeepSegLib", "PyTorchUtils", "SampleData",
+}
+#: Generic QWidget properties that may be set on any widget of the .ui.
+QWIDGET_PROPERTIES = {"toolTip", "geometry", "enabled", "visible", "statusTip", "whatsThis", "sizePolicy",
+                      "minimumSize", "maximumSize", "text", "objectName", "styleSheet"}
+UPPER_CAMEL = re.compile(r"^[A-Z][A-Za-z0-9_]*[a-z][A-Za-z0-9_]*$")
+NODE_CLASS_METHODS = {"AddNewNodeByClass", "GetFirstNodeByClass", "GetNodesByClass", "CreateNodeByClass"}
+
+
+@cache
+def inventory():
+    def names(path):
+        with gzip.open(path, "rt") as f:
+            return frozenset(line.strip() for line in f if line.strip())
+
+    python = json.loads((INVENTORY / "python-api.json").read_text())
+    return {
+        "slicer": names(INVENTORY / "slicer-names.txt.gz"),
+        "vtk": names(INVENTORY / "vtk-names.txt.gz"),
+        "classes": frozenset((INVENTORY / "slicer-classes.txt").read_text().split()),
+        "python": python,
+        "only_in": {v: frozenset(python[v]["only_here_cpp_names"]) for v in VERSIONS},
+    }
+
+
+def ui_info(ui_text):
+    """(widget names, {widget name: class}, {widget name: {property names}}, SlicerParameterNames)."""
+    root = ET.fromstring(ui_text)
+    classes, properties, parameters = {}, {}, set()
+    for widget in root.iter("widget"):
+        name = widget.get("name")
+        classes[name] = widget.get("class")
+        properties[name] = set()
+        for prop in widget.findall("property"):
+            if prop.get("stdset") == "0":
+                if prop.get("name") == "SlicerParameterName":
+                    parameters.add(prop.findtext("string"))
+            else:
+                properties[name].add(prop.get("name"))
+    return set(classes), classes, properties, parameters
+
+
+def _root(node):
+    """Name at the root of an attribute/call chain (``a.b().c`` -> ``a``), or None."""
+    while isinstance(node, (ast.Attribute, ast.Call, ast.Subscript)):
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _dotted(node):
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return ".".join(reversed(parts))
+    return None
+
+
+def check_module_source(source, ui_text):
+    """Return a list of problems (empty when the module only uses names that exist everywhere)."""
+    inv = inventory()
+    problems = []
+    tree = ast.parse(source, feature_version=(3, 9))
+    widget_names, widget_classes, widget_properties, ui_parameters = ui_info(ui_text)
+
+    def python_api(module):
+        return [inv["python"][v][module] for v in VERSIONS]
+
+    def require_python(module, name, where):
+        missing = [v for v, api in zip(VERSIONS, python_api(module)) if name not in api]
+        if missing:
+            problems.append(f"{where}: {module}.{name} does not exist in Slicer {', '.join(missing)}")
+
+    def require_class(name, where):
+        if name not in inv["classes"] and name not in inv["vtk"]:
+            problems.append(f"{where}: class {name} is not in the Slicer inventory of both v5.8.1 and HEAD")
+
+    defined = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef)):
+            defined.add(node.name)
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+            defined.add(node.attr)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            defined.add(node.id)
+
+    for node in ast.walk(tree):
+        where = f"line {getattr(node, 'lineno', '?')}"
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("slicer"):
+            for alias in node.names:
+                if node.module == "slicer":
+                    require_class(alias.name, where)
+                elif node.module in ("slicer.util", "slicer.ScriptedLoadableModule", "slicer.i18n",
+                                     "slicer.parameterNodeWrapper"):
+                    require_python(node.module, alias.name, where)
+                else:
+                    problems.append(f"{where}: import from {node.module} is not covered by the inventory")
+        elif isinstance(node, ast.Attribute):
+            dotted = _dotted(node)
+            if dotted and dotted.startswith("slicer.util.") and dotted.count(".") == 2:
+                require_python("slicer.util", node.attr, where)
+            elif dotted and dotted.count(".") == 1 and dotted.startswith("slicer.") and \
+                    re.match(r"^(vtk|q)[A-Z]", node.attr):
+                require_class(node.attr, where)
+            elif dotted and dotted.count(".") == 1 and dotted.startswith("vtk.vtk") and \
+                    node.attr not in inv["vtk"] and node.attr not in inv["slicer"]:
+                problems.append(f"{where}: vtk.{node.attr} is not a VTK class")
+            checked_above = bool(dotted) and dotted.startswith("slicer.util.")
+            if UPPER_CAMEL.match(node.attr) and node.attr not in defined and not checked_above and \
+                    _root(node) not in FOREIGN_ROOTS and node.attr not in inv["slicer"] and \
+                    node.attr not in inv["vtk"]:
+                only = [v for v in VERSIONS if node.attr in inv["only_in"][v]]
+                detail = f"only in Slicer {only[0]}" if only else "in neither Slicer nor VTK"
+                problems.append(f"{where}: .{node.attr} is {detail}")
+            if _dotted(node.value) == "self.ui" and node.attr not in widget_names:
+                problems.append(f"{where}: self.ui.{node.attr} is not a widget of {UI.name}")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+                node.func.attr in NODE_CLASS_METHODS and node.args and isinstance(node.args[0], ast.Constant):
+            require_class(node.args[0].value, where)
+
+    fields = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and any(_dotted(d) == "parameterNodeWrapper" for d in node.decorator_list):
+            fields |= {s.target.id for s in node.body if isinstance(s, ast.AnnAssign)}
+    for parameter in sorted(ui_parameters - fields):
+        problems.append(f"{UI.name}: SlicerParameterName {parameter!r} is not a field of the parameter node")
+    for name, cls in widget_classes.items():
+        if re.match(r"^q(MRML|Slicer)", cls):
+            require_class(cls, f"{UI.name} widget {name}")
+            for prop in sorted(widget_properties[name] - QWIDGET_PROPERTIES):
+                if prop not in inv["slicer"]:
+                    problems.append(f"{UI.name}: property {prop!r} of {cls} {name} not in both Slicer versions")
+    return problems
+
+
+# --- the checks on the real files -----------------------------------------------------------------
+
+def test_module_uses_only_api_present_in_slicer_5_8_and_main():
+    problems = check_module_source(MODULE.read_text(), UI.read_text())
+    assert problems == []
+
+
+def test_module_and_library_parse_as_python_3_9():
+    for path in [MODULE, *sorted((ROOT / "MIDeepSegLib").rglob("*.py"))]:
+        ast.parse(path.read_text(), filename=str(path), feature_version=(3, 9))
+
+
+def _vermin(*paths):
+    pytest.importorskip("vermin")
+    # vermin has no __main__ module: call its entry point
+    command = [sys.executable, "-c", "import sys; from vermin import main; sys.exit(main())"]
+    return subprocess.run([*command, "-t=3.9-", "--no-tips", "--violations", "--eval-annotations",
+                           *map(str, paths)], check=False, capture_output=True, text=True)
+
+
+def test_vermin_finds_nothing_newer_than_python_3_9():
+    result = _vermin(MODULE, ROOT / "MIDeepSegLib")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _ruff_undefined_names(path):
+    ruff = shutil.which("ruff")
+    if ruff is None:
+        pytest.skip("ruff is not installed")
+    return subprocess.run([ruff, "check", "--isolated", "--select", "F821", "--output-format", "concise",
+                           str(path)], check=False, capture_output=True, text=True)
+
+
+def test_ruff_finds_no_undefined_names():
+    result = _ruff_undefined_names(MODULE)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- the checker must be able to fail ----------------------------------------------------------------
+
+def _inject(old, new, count=1):
+    source = MODULE.read_text()
+    assert source.count(old) >= 1, f"{old!r} no longer appears in the module: update this test"
+    return source.replace(old, new, count)
+
+
+@pytest.mark.parametrize("old,new,expected", [
+    # a misspelt MRML method
+    ("GetNthControlPointPositionWorld(index, world)", "GetNthControlPointPositionWorlds(index, world)",
+     ".GetNthControlPointPositionWorlds is in neither"),
+    # a misspelt event
+    ("PointPositionDefinedEvent", "PointPositionDefineEvent", ".PointPositionDefineEvent is in neither"),
+    # a Slicer method that exists only in 5.10+ (renamed API: the MONAILabel breakage)
+    ("segmentationNode.CreateDefaultDisplayNodes()", "segmentationNode.SetSourceVolumeNode(volumeNode)",
+     ".SetSourceVolumeNode is only in Slicer HEAD"),
+    # a slicer.util function that does not exist / exists only in newer Slicer
+    ("slicer.util.arrayFromVolume(", "slicer.util.arrayFromVolumes(", "slicer.util.arrayFromVolumes does not"),
+    ("slicer.util.pip_install(", "slicer.util.executePythonModule(", "does not exist in Slicer v5.8.1"),
+    # a widget that is not in the .ui
+    ("self.ui.statusLabel.text", "self.ui.statusLbl.text", "self.ui.statusLbl is not a widget"),
+    # a node class that does not exist
+    ('"vtkMRMLMarkupsFiducialNode", name)', '"vtkMRMLMarkupsPointNode", name)', "vtkMRMLMarkupsPointNode"),
+    ("slicer.vtkMRMLTransformNode.", "slicer.vtkMRMLTransformsNode.", "class vtkMRMLTransformsNode"),
+    # an import that does not exist
+    ("from slicer.parameterNodeWrapper import Choice,", "from slicer.parameterNodeWrapper import Choices,",
+     "slicer.parameterNodeWrapper.Choices"),
+])
+def test_checker_flags_injected_wrong_names(old, new, expected):
+    problems = check_module_source(_inject(old, new), UI.read_text())
+    assert any(expected in p for p in problems), problems
+
+
+def test_checker_flags_ui_parameter_and_property_mistakes():
+    ui = UI.read_text()
+    bad_parameter = ui.replace("<string>lam</string>", "<string>lambda_</string>")
+    assert any("'lambda_' is not a field" in p for p in check_module_source(MODULE.read_text(), bad_parameter))
+    bad_property = ui.replace('<property name="noneEnabled">', '<property name="noneAllowed">')
+    assert any("'noneAllowed'" in p for p in check_module_source(MODULE.read_text(), bad_property))
+
+
+def test_python_3_10_syntax_and_undefined_names_are_caught(tmp_path):
+    newer = tmp_path / "newer.py"
+    newer.write_text("def f(x: int | None):\n    match x:\n        case 1:\n            return x\n")
+    with pytest.raises(SyntaxError):
+        ast.parse(newer.read_text(), feature_version=(3, 9))
+    result = _vermin(newer)
+    assert result.returncode != 0 and "3.10" in result.stdout, result.stdout + result.stderr
+    undefined = tmp_path / "undefined.py"
+    undefined.write_text("def f():\n    return _t('not defined')\n")
+    result = _ruff_undefined_names(undefined)
+    assert result.returncode != 0 and "F821" in result.stdout, result.stdout + result.stderr
+
+
+# --- the module's Slicer-free session logic, run from its source ----------------------------------------
+
+def _module_method(class_name, name):
+    """A method of the module, compiled from its source without importing the module (which needs Slicer)."""
+    import textwrap
+
+    import numpy as np
+
+    source = MODULE.read_text()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ClassDef) and node.name == class_name:
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef) and item.name == name:
+                    namespace = {"np": np}
+                    exec(textwrap.dedent(ast.get_source_segment(source, item)), namespace)  # noqa: S102
+                    return namespace[name]
+    raise AssertionError(f"{class_name}.{name} not found in {MODULE.name}")
+
+
+class _RecordingSegmenter:
+    def __init__(self):
+        self.calls = []
+
+    def initial(self, points):
+        self.calls.append(("initial", np_tuple(points)))
+        return f"result {len(self.calls)}"
+
+    def refine(self, foreground, background):
+        assert foreground.shape[1:] == background.shape[1:] == (3,)
+        self.calls.append(("refine", np_tuple(foreground), np_tuple(background)))
+        return f"result {len(self.calls)}"
+
+    def undo(self):
+        self.calls.append(("undo",))
+
+    def reset(self):
+        self.calls.append(("reset",))
+
+
+def np_tuple(points):
+    return tuple(map(tuple, points.tolist()))
+
+
+def test_session_uses_refine_for_new_clicks_undo_for_the_last_and_replays_otherwise():
+    """The click-diffing of MIDeepSegLogic._apply: each user action maps to the cheapest correct Segmenter calls."""
+    from types import SimpleNamespace
+
+    apply = _module_method("MIDeepSegLogic", "_apply")
+    segmenter = _RecordingSegmenter()
+    session = SimpleNamespace(segmenter=segmenter, states=[], results=[])
+    interior = ((1.0, 2.0, 3.0), (4.0, 5.0, 6.0))
+    f1, f2, b1 = (1.0, 1.0, 1.0), (2.0, 2.0, 2.0), (3.0, 3.0, 3.0)
+
+    assert apply(session, (interior, (), ())) == "initial"
+    assert segmenter.calls == [("initial", interior)]
+    assert apply(session, (interior, (f1,), ())) == "refine"
+    assert segmenter.calls[-1] == ("refine", (f1,), ())
+    assert apply(session, (interior, (f1,), (b1,))) == "refine"
+    assert segmenter.calls[-1] == ("refine", (), (b1,))           # only the new click
+    assert apply(session, (interior, (f1,), ())) == "undo"        # the last click removed
+    assert segmenter.calls[-1] == ("undo",)
+    assert len(session.states) == len(session.results) == 2
+    assert apply(session, (interior, (f2,), ())) == "replay"      # a click moved: reset and replay all
+    assert segmenter.calls[-3:] == [("reset",), ("initial", interior), ("refine", (f2,), ())]
+    assert apply(session, (interior + ((7.0, 8.0, 9.0),), (f2,), (b1,))) == "replay"   # new interior point
+    assert segmenter.calls[-2][0] == "initial" and len(segmenter.calls[-2][1]) == 3
+    assert apply(session, (interior, (), ())) == "initial"
+    assert len(session.states) == len(session.results) == 1

@@ -14,10 +14,10 @@ w up to a constant).
 
 The minimum is found exactly as a minimum s-t cut, solved with
 ``scipy.sparse.csgraph.maximum_flow`` (Dinic's algorithm; BSD, wheels
-everywhere). Max-flow needs integer capacities: energies are scaled to
-integers with a resolution of about 1e-3 or finer (the scale is chosen per
-problem so that the total capacity fits in 32 bits; ``GraphCutResult`` says
-which scale was used).
+everywhere). Max-flow needs integer capacities: energies are multiplied by a per-problem
+scale (at most 1e4) chosen so that the largest possible flow, the sum of the
+capacities leaving the source, fits in 32 bits, and rounded; on a 64x128x128
+crop the scale is ~1e3, i.e. energies resolved to ~1e-3.
 
 ``backend="simplecrf"`` calls SimpleCRF's max-flow instead (reference;
 4-/6-neighbour, unit-distance energy only, as SimpleCRF implements it).
@@ -32,7 +32,7 @@ from ._validation import check_image, check_mask, check_probability, check_spaci
 #: Probabilities are clipped to [EPS, 1 - EPS] before taking logs.
 EPS = 1e-6
 
-# 32-bit budget for the sum of all capacities leaving the source.
+# 32-bit budget for the sum of the capacities leaving the source (the largest possible flow).
 _CAPACITY_BUDGET = 2 ** 30
 _MAX_SCALE = 1e4
 
@@ -179,8 +179,9 @@ def _min_cut(unary_fg, unary_bg, fg, bg, offsets, pair_weights):
     to_source[fg], to_sink[fg] = hard[fg], 0.0
     to_sink[bg], to_source[bg] = hard[bg], 0.0
 
-    total = to_source.sum() + sum(w.sum() for w in pair_weights)
-    scale = min(_MAX_SCALE, _CAPACITY_BUDGET / max(total, 1e-12))
+    # The flow can never exceed what leaves the source; every single edge is
+    # smaller than that total (hard edges included), so nothing overflows.
+    scale = min(_MAX_SCALE, _CAPACITY_BUDGET / max(to_source.sum(), 1e-12))
 
     # The graph is built directly in CSR form, one row per voxel with its
     # columns in increasing order: the neighbours (full stencil, sorted by

@@ -22,9 +22,12 @@ def interior_margin_points(mask, rng, spacing=None, *, n_extreme=None, n_random=
     """Simulate a user's interior margin points for an object (paper Section 2.1).
 
     1. Points on the object's boundary near its extreme points (the voxels with
-       the lowest / highest coordinate along each axis): `n_extreme` of them,
-       by default 3 or 4 in 2D and 5 or 6 in 3D (drawn), each drawn among the
-       boundary voxels within `jitter_vox` of an extreme point.
+       the lowest / highest coordinate along each axis), each drawn among the
+       boundary voxels within `jitter_vox` of an extreme point. The paper
+       uses 3-4 in 2D and 5-6 in 3D; by default all 4 / 6 are used, because
+       with fewer the side without a point can fall outside the relaxed box,
+       breaking the paper's second rule (the box covers the object). Pass
+       `n_extreme` (e.g. drawn from 3-4) for training-time variety.
     2. `n_random` further random boundary points (default: drawn from 0..5).
     3. Every point is moved towards the inside of the object by a number of
        voxels drawn from `inward_vox` (inclusive range), onto the nearest
@@ -53,7 +56,7 @@ def interior_margin_points(mask, rng, spacing=None, *, n_extreme=None, n_random=
     boundary = np.argwhere(mask & ~ndimage.binary_erosion(mask, border_value=0))
 
     if n_extreme is None:
-        n_extreme = int(rng.integers(3, 5)) if ndim == 2 else int(rng.integers(5, 7))
+        n_extreme = 2 * ndim
     extremes = []
     for axis in range(ndim):
         coords = boundary[:, axis]

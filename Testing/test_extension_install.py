@@ -97,7 +97,7 @@ def _cmake():
 
 def _model_files():
     """MODEL_FILES of the module (parsed, not imported: the module needs Slicer)."""
-    for node in ast.walk(ast.parse(MODULE.read_text())):
+    for node in ast.walk(ast.parse(MODULE.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "MODEL_FILES" for t in node.targets):
             return list(ast.literal_eval(node.value).values())
     raise AssertionError("MODEL_FILES not found in MIDeepSeg.py")
@@ -146,14 +146,14 @@ def configure(tree, tmp_path):
     (slicer_dir / "UseSlicer.cmake").write_text("")
     (slicer_dir / "GenerateConfig.cmake").write_text(GENERATE_CONFIG)
     (slicer_dir / "CPack.cmake").write_text("")
-    top = (tree / "CMakeLists.txt").read_text()
+    top = (tree / "CMakeLists.txt").read_text(encoding="utf-8")
     assert "project(MIDeepSeg)" in top
     # NONE: no compiler checks in the test (the extension itself keeps Slicer's usual languages)
     (tree / "CMakeLists.txt").write_text(top.replace("project(MIDeepSeg)", "project(MIDeepSeg NONE)"))
     result = subprocess.run([cmake, "-S", str(tree), "-B", str(build), f"-DSlicer_DIR={slicer_dir}"],
                             check=False, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
-    rows = [line.split("|") for line in (build / "manifest.txt").read_text().splitlines()]
+    rows = [line.split("|") for line in (build / "manifest.txt").read_text(encoding="utf-8").splitlines()]
     dest = build / SCRIPTED_DIR
     installed = {}
     for path in dest.rglob("*"):   # copied at configure time; the whole folder is installed
@@ -176,7 +176,7 @@ def missing_installs(tree, installed):
             problems.append(f"{rel} is installed from a different file")
     if "MIDeepSeg.py" not in installed:
         problems.append("MIDeepSeg.py is not installed")
-    for rel in referenced_resources((tree / "MIDeepSeg" / "MIDeepSeg.py").read_text()):
+    for rel in referenced_resources((tree / "MIDeepSeg" / "MIDeepSeg.py").read_text(encoding="utf-8")):
         if rel not in installed:
             problems.append(f"{rel} (loaded by the module) is not installed")
     return problems
@@ -212,7 +212,7 @@ def test_installed_tree_imports_and_finds_its_resources(tmp_path):
     assert Path(result.stdout.strip()).resolve() == (prefix / "MIDeepSegLib" / "__init__.py").resolve()
 
     # the module's own path helpers, run as written (they only need os and sys)
-    source = MODULE.read_text()
+    source = MODULE.read_text(encoding="utf-8")
     helpers = [n for n in ast.parse(source).body
                if isinstance(n, ast.FunctionDef) and n.name in ("_addLibraryToPath", "resourcePath")]
     assert len(helpers) == 2
@@ -240,7 +240,7 @@ def test_check_fails_for_a_file_the_cmake_would_not_install(tmp_path):
     """A non-recursive glob misses a subpackage: reported."""
     tree = make_tree(tmp_path / "src", {"MIDeepSegLib/backends/maxflow.py": "X = 1\n"})
     cmake_file = tree / "MIDeepSeg" / "CMakeLists.txt"
-    text = cmake_file.read_text()
+    text = cmake_file.read_text(encoding="utf-8")
     assert "file(GLOB_RECURSE MIDEEPSEG_LIB_FILES" in text
     cmake_file.write_text(text.replace("file(GLOB_RECURSE MIDEEPSEG_LIB_FILES", "file(GLOB MIDEEPSEG_LIB_FILES"))
     installed, _rows = configure(tree, tmp_path)
@@ -250,7 +250,7 @@ def test_check_fails_for_a_file_the_cmake_would_not_install(tmp_path):
 def test_check_fails_for_a_resource_left_out(tmp_path):
     tree = make_tree(tmp_path / "src")
     cmake_file = tree / "MIDeepSeg" / "CMakeLists.txt"
-    text = cmake_file.read_text()
+    text = cmake_file.read_text(encoding="utf-8")
     assert "  Resources/UI/${MODULE_NAME}.ui\n" in text
     cmake_file.write_text(text.replace("  Resources/UI/${MODULE_NAME}.ui\n", ""))
     installed, _rows = configure(tree, tmp_path)
@@ -277,7 +277,7 @@ def test_extensions_index_entry_matches_the_cmake_metadata():
     assert entry["category"] == "Segmentation"
     assert isinstance(entry["tier"], int) and 1 <= entry["tier"] <= 5
 
-    top = (ROOT / "CMakeLists.txt").read_text()
+    top = (ROOT / "CMakeLists.txt").read_text(encoding="utf-8")
     assert "project(MIDeepSeg)" in top and not "MIDeepSeg".lower().startswith("slicer")
     depends = _cmake_set(top, "EXTENSION_DEPENDS")
     assert entry["build_dependencies"] == ([] if depends == "NA" else depends.split())

@@ -186,7 +186,7 @@ def test_write_points_is_a_slicer_point_list_and_round_trips(volume_files, tmp_p
     _, geometry = read_image(paths[".nii.gz"])
     points = np.array([[1.0, 2.0, 3.0], [2.5, 4.25, 6.0]])
     path = write_points(tmp_path / "clicks.mrk.json", points, geometry, name="foreground", color=(1, 0, 0))
-    data = json.loads(path.read_text())
+    data = json.loads(path.read_text(encoding="utf-8"))
     assert data["@schema"] == ("https://raw.githubusercontent.com/slicer/slicer/master/Modules/Loadable/"
                                "Markups/Resources/Schema/markups-schema-v1.0.3.json#")
     (markup,) = data["markups"]
@@ -246,7 +246,7 @@ def test_2d_png_image_and_points(tmp_path):
     np.testing.assert_array_equal(data, array)
     points = np.array([[3.0, 4.0], [11.0, 0.0]])
     clicks = write_points(tmp_path / "clicks.mrk.json", points, geometry)
-    assert all(len(p["position"]) == 3 for p in json.loads(clicks.read_text())["markups"][0]["controlPoints"])
+    assert all(len(p["position"]) == 3 for p in json.loads(clicks.read_text(encoding="utf-8"))["markups"][0]["controlPoints"])
     np.testing.assert_allclose(read_points(clicks, geometry), points, atol=1e-9)
     mask = write_mask(tmp_path / "mask.png", data > 100, geometry)
     np.testing.assert_array_equal(read_image(mask, dtype=None)[0], (array > 100).astype(np.uint8))

@@ -55,11 +55,11 @@ def inventory():
         with gzip.open(path, "rt") as f:
             return frozenset(line.strip() for line in f if line.strip())
 
-    python = json.loads((INVENTORY / "python-api.json").read_text())
+    python = json.loads((INVENTORY / "python-api.json").read_text(encoding="utf-8"))
     return {
         "slicer": names(INVENTORY / "slicer-names.txt.gz"),
         "vtk": names(INVENTORY / "vtk-names.txt.gz"),
-        "classes": frozenset((INVENTORY / "slicer-classes.txt").read_text().split()),
+        "classes": frozenset((INVENTORY / "slicer-classes.txt").read_text(encoding="utf-8").split()),
         "python": python,
         "only_in": {v: frozenset(python[v]["only_here_cpp_names"]) for v in VERSIONS},
     }
@@ -180,13 +180,13 @@ def check_module_source(source, ui_text):
 # --- the checks on the real files -----------------------------------------------------------------
 
 def test_module_uses_only_api_present_in_slicer_5_8_and_main():
-    problems = check_module_source(MODULE.read_text(), UI.read_text())
+    problems = check_module_source(MODULE.read_text(encoding="utf-8"), UI.read_text(encoding="utf-8"))
     assert problems == []
 
 
 def test_module_and_library_parse_as_python_3_9():
     for path in [MODULE, *sorted((ROOT / "MIDeepSegLib").rglob("*.py"))]:
-        ast.parse(path.read_text(), filename=str(path), feature_version=(3, 9))
+        ast.parse(path.read_text(encoding="utf-8"), filename=str(path), feature_version=(3, 9))
 
 
 def _vermin(*paths):
@@ -218,7 +218,7 @@ def test_ruff_finds_no_undefined_names():
 # --- the checker must be able to fail ----------------------------------------------------------------
 
 def _inject(old, new, count=1):
-    source = MODULE.read_text()
+    source = MODULE.read_text(encoding="utf-8")
     assert source.count(old) >= 1, f"{old!r} no longer appears in the module: update this test"
     return source.replace(old, new, count)
 
@@ -245,23 +245,23 @@ def _inject(old, new, count=1):
      "slicer.parameterNodeWrapper.Choices"),
 ])
 def test_checker_flags_injected_wrong_names(old, new, expected):
-    problems = check_module_source(_inject(old, new), UI.read_text())
+    problems = check_module_source(_inject(old, new), UI.read_text(encoding="utf-8"))
     assert any(expected in p for p in problems), problems
 
 
 def test_checker_flags_ui_parameter_and_property_mistakes():
-    ui = UI.read_text()
+    ui = UI.read_text(encoding="utf-8")
     bad_parameter = ui.replace("<string>lam</string>", "<string>lambda_</string>")
-    assert any("'lambda_' is not a field" in p for p in check_module_source(MODULE.read_text(), bad_parameter))
+    assert any("'lambda_' is not a field" in p for p in check_module_source(MODULE.read_text(encoding="utf-8"), bad_parameter))
     bad_property = ui.replace('<property name="noneEnabled">', '<property name="noneAllowed">')
-    assert any("'noneAllowed'" in p for p in check_module_source(MODULE.read_text(), bad_property))
+    assert any("'noneAllowed'" in p for p in check_module_source(MODULE.read_text(encoding="utf-8"), bad_property))
 
 
 def test_python_3_10_syntax_and_undefined_names_are_caught(tmp_path):
     newer = tmp_path / "newer.py"
     newer.write_text("def f(x: int | None):\n    match x:\n        case 1:\n            return x\n")
     with pytest.raises(SyntaxError):
-        ast.parse(newer.read_text(), feature_version=(3, 9))
+        ast.parse(newer.read_text(encoding="utf-8"), feature_version=(3, 9))
     result = _vermin(newer)
     assert result.returncode != 0 and "3.10" in result.stdout, result.stdout + result.stderr
     undefined = tmp_path / "undefined.py"
@@ -278,7 +278,7 @@ def _module_method(class_name, name):
 
     import numpy as np
 
-    source = MODULE.read_text()
+    source = MODULE.read_text(encoding="utf-8")
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.ClassDef) and node.name == class_name:
             for item in node.body:

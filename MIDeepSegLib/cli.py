@@ -14,6 +14,8 @@ _EXAMPLES = """examples:
   mideepseg segment ct.nii.gz --points organ.mrk.json --foreground fix.mrk.json --out mask.nii.gz
   mideepseg segment mr.nrrd --points p.mrk.json --axis z --out mask.nrrd     (2D model on one slice)
   mideepseg demo --out demo_output
+  mideepseg train --dim 2 --data synthetic --iterations 1500 --out model_2d.pt
+  mideepseg validate model_2d.pt --card model_2d.md
 """
 
 
@@ -76,7 +78,96 @@ def _parser():
     demo.add_argument("--seed", type=int, default=0, help="random seed of the simulated user")
     demo.add_argument("--device", default="auto")
     demo.set_defaults(run=_demo)
+
+    tr = commands.add_parser(
+        "train", help="train a 2D or 3D network (paper recipe: Dice loss, Adam, halving learning rate)",
+        description="Train a MIDeepSeg network on generated examples: scenes from --data, the paper's "
+                    "augmentations, simulated interior margin points, relaxed box, EGD cue map. Writes the "
+                    "checkpoint and OUT.train.pt (to --resume from). Data-parallel: run it under "
+                    "'torchrun --nproc_per_node N -m MIDeepSegLib.cli train ...'.")
+    tr.add_argument("--dim", type=int, choices=(2, 3), required=True, help="2D or 3D network")
+    tr.add_argument("--data", action="append",
+                    help="scene source, repeatable, NAME or NAME@WEIGHT: synthetic (default: shapes + label "
+                         "maps), shapes, labelmaps (mricron atlases, validation structures removed), inia19, "
+                         "or a folder with imagesTr/ and labelsTr/")
+    tr.add_argument("--out", required=True, help="checkpoint to write (e.g. model.pt)")
+    tr.add_argument("--iterations", type=int, default=1000, help="optimisation steps (default 1000)")
+    tr.add_argument("--batch-size", type=int, default=4, help="examples per step and process (default 4)")
+    tr.add_argument("--features", type=int, nargs="+", help="UNet channels per level, bridge last "
+                                                             "(default 16 32 64 128 256)")
+    tr.add_argument("--input-size", type=int, nargs="+",
+                    help="network grid, array order (default 64 64 in 2D, 64 96 96 in 3D)")
+    tr.add_argument("--encoding", default="egd", help="cue-map encoding: egd (default), euclidean, gaussian, "
+                                                       "geodesic, bbox")
+    tr.add_argument("--margin-mm", type=float, default=5.0, help="relaxed-box margin, mm (default 5)")
+    tr.add_argument("--lr", type=float, default=1e-4, help="learning rate (default 1e-4)")
+    tr.add_argument("--weight-decay", type=float, default=1e-4, help="Adam weight decay (default 1e-4)")
+    tr.add_argument("--lr-constant", type=int, help="iterations at the full learning rate (default half)")
+    tr.add_argument("--lr-halve-every", type=int, help="halve it every so many iterations after (default a tenth)")
+    tr.add_argument("--val-every", type=int, default=100, help="validate and save every N iterations")
+    tr.add_argument("--val-size", type=int, default=32, help="held-out generated validation examples")
+    tr.add_argument("--workers", type=int, default=0, help="data-loading processes (default 0)")
+    tr.add_argument("--no-augment", action="store_true", help="no rotation/scaling/flip/intensity augmentation")
+    tr.add_argument("--full-precision", action="store_true", help="store float32 weights (default float16)")
+    tr.add_argument("--resume", nargs="?", const=True, default=None,
+                    help="continue from OUT.train.pt (or the given .train.pt file)")
+    tr.add_argument("--stop-at", type=int, help="stop after this iteration (resume later)")
+    tr.add_argument("--templates", help="mricron templates folder (default /usr/share/mricron/templates)")
+    tr.add_argument("--seed", type=int, default=0, help="random seed (weights and examples)")
+    tr.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
+    tr.add_argument("--quiet", action="store_true", help="no progress output")
+    tr.set_defaults(run=_train)
+
+    va = commands.add_parser(
+        "validate", help="Dice/ASSD of a model on unseen structures of the real Colin27 MRI (simulated user)",
+        description="Run the simulated user (interior margin points, then refinement clicks) on the AAL deep "
+                    "grey structures and the whole brain of the Colin27 T1 MRI (apt-get install "
+                    "mricron-data): volumes for a 3D model, centre slices along z, y, x for a 2D model.")
+    va.add_argument("model", help="'2d', '3d' or a checkpoint path")
+    va.add_argument("--json", help="write all results (per case, clicks included) here")
+    va.add_argument("--markdown", help="write the results table here")
+    va.add_argument("--card", help="write the model card (Markdown) here, e.g. Resources/Models/mideepseg_2d.md")
+    va.add_argument("--record", action="store_true", help="also store the summary in the checkpoint's card")
+    va.add_argument("--max-clicks", type=int, default=10, help="refinement clicks per case (default 10)")
+    va.add_argument("--no-brain", action="store_true", help="skip the whole-brain case")
+    va.add_argument("--templates", help="mricron templates folder (default /usr/share/mricron/templates)")
+    va.add_argument("--seed", type=int, default=0, help="random seed of the simulated user")
+    va.add_argument("--device", default="auto")
+    va.set_defaults(run=_validate)
     return parser
+
+
+def _train(args):
+    import shlex
+
+    from .checkpoint import ModelConfig
+    from .datasets import build_sources
+    from .training import train
+
+    options = {}
+    if args.features:
+        options["features"] = tuple(args.features)
+    if args.input_size:
+        options["input_size"] = tuple(args.input_size)
+    config = ModelConfig(args.dim, encoding=args.encoding, margin_mm=args.margin_mm, **options)
+    source = build_sources(args.data or ["synthetic"], templates_dir=args.templates)
+    argv = sys.argv[1:] if sys.argv[1:2] == ["train"] else ["train", "..."]
+    train(config, source, args.out, iterations=args.iterations, batch_size=args.batch_size, lr=args.lr,
+          weight_decay=args.weight_decay, lr_constant=args.lr_constant, lr_halve_every=args.lr_halve_every,
+          seed=args.seed, device=args.device, resume=args.resume, val_every=args.val_every,
+          val_size=args.val_size, workers=args.workers, augment=not args.no_augment,
+          half=not args.full_precision, progress=not args.quiet, stop_at=args.stop_at,
+          command="mideepseg " + " ".join(shlex.quote(a) for a in argv))
+    return 0
+
+
+def _validate(args):
+    from .validation import run_validation
+
+    run_validation(args.model, json_path=args.json, markdown_path=args.markdown, card_path=args.card,
+                   record=args.record, max_clicks=args.max_clicks, brain=not args.no_brain,
+                   templates_dir=args.templates, seed=args.seed, device=args.device)
+    return 0
 
 
 def _segment(args):
@@ -116,19 +207,20 @@ def _segment(args):
         result = segmenter.refine(foreground=foreground, background=background)
         _print_timings("refine", result)
 
-    mask, probability = result.mask, result.probability
-    if axis is not None:
-        full = np.zeros(volume.shape, mask.dtype)
-        full_prob = np.zeros(volume.shape, probability.dtype)
-        slicer_index = [slice(None)] * volume.ndim
-        slicer_index[axis] = index
-        full[tuple(slicer_index)] = mask
-        full_prob[tuple(slicer_index)] = probability
-        mask, probability = full, full_prob
+    def full_size(array):
+        # The whole-image map; with --axis, the slice inside a volume of zeros.
+        if axis is None:
+            return array
+        full = np.zeros(volume.shape, array.dtype)
+        full[(slice(None),) * axis + (index,)] = array
+        return full
+
+    mask = full_size(result.mask)
     io.write_mask(args.out, mask, geometry)
-    print("wrote {} ({} voxels)".format(args.out, int(mask.sum())))
+    print("wrote {} ({} voxels)".format(args.out, int(result.mask_crop.sum())))
     if args.probability:
-        io.write_image(args.probability, probability, geometry)
+        # Built only when asked for: a float32 map of a CT volume is 4 bytes per voxel.
+        io.write_image(args.probability, full_size(result.probability), geometry)
         print("wrote {}".format(args.probability))
     if args.save_points:
         clicks = segmenter.clicks

@@ -7,6 +7,19 @@ paper's baseline in Table 3, skips the fusion: the graph cut runs on the CNN's
 probability with the same hard constraints.
 
 Both work on whatever region they are given; the Segmenter passes the crop.
+
+The scale of the distances in the fusion
+----------------------------------------
+Eq. 3-7 turn geodesic distances into weights, alpha = exp(-D), so the unit of
+D decides how far a click reaches. Measured on the crop rescaled to [0, 1]
+(the scale of the initial EGD cue map), D stays below ~0.5 across a whole
+crop: alpha ~ 1 everywhere and one click overrides the network in the whole
+crop (a test case went from Dice 0.87 to 0.14 after one correction click).
+The fusion therefore measures D on the crop rescaled to [0, DISTANCE_SCALE]
+(= 10 x the [0, 1] distance): each edge of 10 % contrast that a path crosses
+multiplies alpha by e^-1 or less, while a homogeneous region connected to
+the click stays close to it. With it the same cases improve with every click (0.87 -> 0.94
+-> 0.95 in 3D, 0.97 -> 0.99 in 2D; Testing/test_segmenter.py).
 """
 
 import time
@@ -21,12 +34,17 @@ from .geodesic import geodesic_distances
 from .graphcut import graph_cut
 from .intensity import rescale_unit
 
+#: Intensity range, after rescaling the crop, on which the fusion measures
+#: geodesic distances (see the module notes).
+DISTANCE_SCALE = 10.0
+
 #: ``mask`` uint8, ``probability`` float32 (the map the graph cut used), ``timings`` dict of seconds.
 Refinement = namedtuple("Refinement", ["mask", "probability", "timings"])
 
 
 def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam=5.0, sigma=0.1,
-                iterations="default", device=None, connectivity=None, backend="scipy"):
+                iterations="default", device=None, connectivity=None, backend="scipy",
+                distance_scale=DISTANCE_SCALE):
     """Information fusion + graph cut.
 
     Parameters
@@ -49,12 +67,17 @@ def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam
         Torch device for the geodesic distances.
     connectivity, backend
         Passed to :func:`~MIDeepSegLib.graphcut.graph_cut`.
+    distance_scale : float > 0
+        The fusion's distances are measured on the crop rescaled to
+        [0, distance_scale] (see the module notes).
 
     Returns
     -------
     Refinement(mask, probability=R^f, timings={"geodesic", "fusion", "graphcut"})
     """
     image, probability, fg, bg, spacing = _prepare(image, probability, foreground, background, spacing)
+    if not distance_scale > 0:
+        raise ValueError("distance_scale must be > 0, got {}".format(distance_scale))
     timings = {}
     start = time.perf_counter()
     unit = rescale_unit(image)
@@ -62,8 +85,9 @@ def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam
     if iterations == "default":
         iterations = DEFAULT_ITERATIONS[image.ndim]
     dists = geodesic_distances(unit, seed_sets, spacing, iterations=iterations, device=device) if seed_sets else []
-    dist_fg = dists.pop(0) if fg.any() else np.inf
-    dist_bg = dists.pop(0) if bg.any() else np.inf
+    # lamb=1: D is linear in the intensity scale, so scaling D scales the image.
+    dist_fg = distance_scale * dists.pop(0) if fg.any() else np.inf
+    dist_bg = distance_scale * dists.pop(0) if bg.any() else np.inf
     timings["geodesic"] = time.perf_counter() - start
 
     start = time.perf_counter()

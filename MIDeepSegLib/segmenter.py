@@ -240,8 +240,8 @@ class Segmenter:
         positives = np.rint(np.vstack([state.points, all_fg])).astype(int)
         clash = {tuple(p) for p in positives} & {tuple(p) for p in np.rint(all_bg).astype(int)}
         if clash:
-            raise ValueError("a background click falls on the voxel of a foreground click or interior margin point: "
-                             "{}".format(sorted(clash)[0]))
+            raise ValueError("a background click falls on the voxel of a foreground click or interior margin "
+                             "point: {}".format(tuple(int(v) for v in sorted(clash)[0])))
 
         start = time.perf_counter()
         box = state.result.box

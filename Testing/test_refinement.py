@@ -15,7 +15,7 @@ from MIDeepSegLib.geodesic import geodesic_distances
 from MIDeepSegLib.graphcut import graph_cut
 from MIDeepSegLib.intensity import rescale_unit
 from MIDeepSegLib.metrics import dice
-from MIDeepSegLib.refinement import refine_gc, refine_ifgc
+from MIDeepSegLib.refinement import DISTANCE_SCALE, refine_gc, refine_ifgc
 
 
 def _case(ndim, seed=0):
@@ -86,7 +86,8 @@ def test_both_clicks_give_the_truth(ndim):
     # fused probability on a click = E^f = 1 / (1 + exp(D^f - D^b)) with D = 0 at that click
     seeds = [np.zeros(image.shape, bool) for _ in range(2)]
     seeds[0][tuple(fg_click)] = seeds[1][tuple(bg_click)] = True
-    d_f, d_b = geodesic_distances(rescale_unit(image), seeds, spacing, iterations=DEFAULT_ITERATIONS[ndim])
+    d_f, d_b = (DISTANCE_SCALE * d for d in geodesic_distances(rescale_unit(image), seeds, spacing,
+                                                                iterations=DEFAULT_ITERATIONS[ndim]))
     r = result.probability
     assert r[tuple(fg_click)] == pytest.approx(1 / (1 + np.exp(-d_b[tuple(fg_click)])), abs=1e-6)
     assert r[tuple(bg_click)] == pytest.approx(1 / (1 + np.exp(d_f[tuple(bg_click)])), abs=1e-6)

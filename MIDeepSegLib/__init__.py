@@ -40,6 +40,12 @@ _EXPORTS = {
     "refinement_click": "simulate",
     "Segmenter": "segmenter",
     "Result": "segmenter",
+    "FolderDataset": "datasets",
+    "ShapeSynthesis": "synthesis",
+    "LabelMapSynthesis": "synthesis",
+    "ExampleSampler": "sampler",
+    "train": "training",
+    "validate_unseen": "validation",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

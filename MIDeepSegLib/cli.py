@@ -16,6 +16,8 @@ _EXAMPLES = """examples:
   mideepseg demo --out demo_output
   mideepseg train --dim 2 --data synthetic --iterations 1500 --out model_2d.pt
   mideepseg validate model_2d.pt --card model_2d.md
+  mideepseg benchmark --quick --out benchmark_quick
+  mideepseg benchmark --cases colin27 --dim both --clicks 10 --out docs/benchmark
 """
 
 
@@ -103,11 +105,15 @@ def _parser():
     tr.add_argument("--lr", type=float, default=1e-4, help="learning rate (default 1e-4)")
     tr.add_argument("--weight-decay", type=float, default=1e-4, help="Adam weight decay (default 1e-4)")
     tr.add_argument("--lr-constant", type=int, help="iterations at the full learning rate (default half)")
-    tr.add_argument("--lr-halve-every", type=int, help="halve it every so many iterations after (default a tenth)")
+    tr.add_argument("--lr-halve-every", type=int,
+                    help="halve it every so many iterations after (default a tenth)")
     tr.add_argument("--val-every", type=int, default=100, help="validate and save every N iterations")
     tr.add_argument("--val-size", type=int, default=32, help="held-out generated validation examples")
     tr.add_argument("--workers", type=int, default=0, help="data-loading processes (default 0)")
-    tr.add_argument("--no-augment", action="store_true", help="no rotation/scaling/flip/intensity augmentation")
+    tr.add_argument("--threads", type=int,
+                    help="torch CPU threads of the training process (default: torch's)")
+    tr.add_argument("--no-augment", action="store_true",
+                    help="no rotation/scaling/flip/intensity augmentation")
     tr.add_argument("--full-precision", action="store_true", help="store float32 weights (default float16)")
     tr.add_argument("--resume", nargs="?", const=True, default=None,
                     help="continue from OUT.train.pt (or the given .train.pt file)")
@@ -126,15 +132,76 @@ def _parser():
     va.add_argument("model", help="'2d', '3d' or a checkpoint path")
     va.add_argument("--json", help="write all results (per case, clicks included) here")
     va.add_argument("--markdown", help="write the results table here")
-    va.add_argument("--card", help="write the model card (Markdown) here, e.g. Resources/Models/mideepseg_2d.md")
+    va.add_argument("--card",
+                    help="write the model card (Markdown) here, e.g. Resources/Models/mideepseg_2d.md")
     va.add_argument("--record", action="store_true", help="also store the summary in the checkpoint's card")
     va.add_argument("--max-clicks", type=int, default=10, help="refinement clicks per case (default 10)")
     va.add_argument("--no-brain", action="store_true", help="skip the whole-brain case")
+    va.add_argument("--brain-clicks", type=int,
+                    help="fewer refinement clicks for the whole brain (3D: minutes per click on a CPU)")
     va.add_argument("--templates", help="mricron templates folder (default /usr/share/mricron/templates)")
     va.add_argument("--seed", type=int, default=0, help="random seed of the simulated user")
     va.add_argument("--device", default="auto")
     va.set_defaults(run=_validate)
+
+    be = commands.add_parser(
+        "benchmark", help="the paper's experiments with a simulated user: MIDeepSeg vs classical methods, "
+                          "GC vs IF-GC, cue-map encodings; JSON/CSV results, Markdown report, PNG plots",
+        description="Run MIDeepSeg and the classical interactive methods (graph cut, random walker, GeoS, "
+                    "GrowCut where installed) with the same simulated clicks on a set of cases, and write "
+                    "results.json, results.csv, report.md and PNG figures to --out.")
+    be.add_argument("--cases", default="colin27",
+                    help="colin27 (real Colin27 MRI, AAL deep grey structures + whole brain; apt-get "
+                         "install mricron-data), synthetic, or a folder with imagesTr/ and labelsTr/ "
+                         "(default colin27)")
+    be.add_argument("--dim", default="both", choices=("2", "3", "both"), help="2D slices, 3D volumes or both")
+    be.add_argument("--model2d", help="2D MIDeepSeg checkpoint (default: the shipped one if installed, else "
+                                      "the MIDeepSeg rows are skipped)")
+    be.add_argument("--model3d", help="3D MIDeepSeg checkpoint (same default)")
+    be.add_argument("--encoding-model", action="append", default=[], metavar="ENCODING=CHECKPOINT",
+                    help="Table 2: a network trained with this cue-map encoding (egd, euclidean, gaussian, "
+                         "geodesic, bbox); repeatable; its dimension comes from the checkpoint")
+    be.add_argument("--clicks", type=int, default=10, help="refinement clicks per case (default 10)")
+    be.add_argument("--peers", nargs="+", help="classical methods to run (default: all installed): graphcut "
+                                               "random_walker geos growcut")
+    be.add_argument("--quick", action="store_true",
+                    help="2-3 small cases and 2 clicks: checks the machinery in well under a minute")
+    be.add_argument("--no-brain", action="store_true",
+                    help="colin27: skip the whole-brain case (the slowest)")
+    be.add_argument("--templates", help="mricron templates folder (default /usr/share/mricron/templates)")
+    be.add_argument("--seed", type=int, default=0, help="random seed of the simulated user")
+    be.add_argument("--device", default="auto")
+    be.add_argument("--out", default="benchmark_output", help="output folder (default benchmark_output)")
+    be.add_argument("--quiet", action="store_true", help="no progress output")
+    be.set_defaults(run=_benchmark)
     return parser
+
+
+def _benchmark(args):
+    import shlex
+
+    from .benchmark import run_benchmark
+
+    encodings = {}
+    for item in args.encoding_model:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise UserError("--encoding-model must be ENCODING=CHECKPOINT, got {!r}".format(item))
+        encodings[name.strip().lower()] = path
+    if args.clicks < 0:
+        raise UserError("--clicks must be >= 0, got {}".format(args.clicks))
+    dims = (2, 3) if args.dim == "both" else (int(args.dim),)
+    argv = sys.argv[1:] if sys.argv[1:2] == ["benchmark"] else ["benchmark", "..."]
+    results = run_benchmark(args.cases, dims=dims, models={2: args.model2d, 3: args.model3d},
+                            encoding_models=encodings, max_clicks=args.clicks, quick=args.quick,
+                            seed=args.seed, peers=args.peers, templates_dir=args.templates,
+                            brain=not args.no_brain, device=args.device,
+                            progress=not args.quiet, out_dir=args.out,
+                            command="mideepseg " + " ".join(shlex.quote(a) for a in argv))
+    print("wrote {}: report.md, results.json, results.csv, PNG figures".format(args.out))
+    for target in results["targets"]:
+        print("{}D {}: {}".format(target["dim"], target["target"], target["status"]))
+    return 0
 
 
 def _train(args):
@@ -156,7 +223,7 @@ def _train(args):
           weight_decay=args.weight_decay, lr_constant=args.lr_constant, lr_halve_every=args.lr_halve_every,
           seed=args.seed, device=args.device, resume=args.resume, val_every=args.val_every,
           val_size=args.val_size, workers=args.workers, augment=not args.no_augment,
-          half=not args.full_precision, progress=not args.quiet, stop_at=args.stop_at,
+          half=not args.full_precision, progress=not args.quiet, stop_at=args.stop_at, threads=args.threads,
           command="mideepseg " + " ".join(shlex.quote(a) for a in argv))
     return 0
 
@@ -166,6 +233,7 @@ def _validate(args):
 
     run_validation(args.model, json_path=args.json, markdown_path=args.markdown, card_path=args.card,
                    record=args.record, max_clicks=args.max_clicks, brain=not args.no_brain,
+                   brain_max_clicks=args.brain_clicks,
                    templates_dir=args.templates, seed=args.seed, device=args.device)
     return 0
 

@@ -87,7 +87,7 @@ def render_model_card(config, *, file_name=None, validation=None):
         lines += ["{}. Simulated user: interior margin points, then one click per refinement on the largest "
                   "error region; seed {}, {}; after 5 clicks a case stops once it reaches the target Dice. "
                   "{}".format(settings["data"], settings["seed"], cap,
-                              "3D volumes." if not settings.get("slices") else "2D: " + settings["slices"] + "."),
+                              "2D: " + settings["slices"] + "." if settings.get("slices") else "3D volumes."),
                   "", markdown_table(result)]
     return "\n".join(lines).rstrip() + "\n"
 

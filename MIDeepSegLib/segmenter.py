@@ -15,7 +15,7 @@ from scipy import ndimage
 from ._validation import check_points, check_spacing
 from .crop import box_shape, box_union, relaxed_bbox, shift_points
 from .preprocess import network_input, resize
-from .refinement import refine_ifgc
+from .refinement import DISTANCE_SCALE, refine_ifgc
 
 #: Fewest distinct interior margin points accepted. The crop is their relaxed
 #: bounding box and the network was trained with 3-4 (2D) / 5-6 (3D) points
@@ -114,6 +114,9 @@ class Segmenter:
         Geodesic sweep iterations (see :mod:`MIDeepSegLib.cuemap`).
     connectivity : int, optional
         Graph-cut neighbourhood (see :func:`~MIDeepSegLib.graphcut.graph_cut`).
+    distance_scale : float
+        How far a refinement click reaches in the fusion (see
+        :mod:`MIDeepSegLib.refinement`): larger = more local.
 
     Examples
     --------
@@ -124,7 +127,7 @@ class Segmenter:
     """
 
     def __init__(self, image, spacing=None, model="3d", device="auto", *, lam=5.0, sigma=0.1, margin_mm=None,
-                 iterations="default", connectivity=None):
+                 iterations="default", connectivity=None, distance_scale=DISTANCE_SCALE):
         from ._device import resolve_device
 
         self.image = _check_session_image(image)
@@ -139,6 +142,9 @@ class Segmenter:
         self.margin_mm = self.config.margin_mm if margin_mm is None else float(margin_mm)
         self.iterations = iterations
         self.connectivity = connectivity
+        self.distance_scale = float(distance_scale)
+        if not self.distance_scale > 0:
+            raise ValueError("distance_scale must be > 0, got {}".format(distance_scale))
         self._history = []
 
     # -- session -----------------------------------------------------------------
@@ -255,7 +261,8 @@ class Segmenter:
 
         refined = refine_ifgc(crop, cnn_probability, shift_points(np.vstack([state.points, all_fg]), box),
                               shift_points(all_bg, box), self.spacing, lam=self.lam, sigma=self.sigma,
-                              iterations=self.iterations, device=self.device, connectivity=self.connectivity)
+                              iterations=self.iterations, device=self.device, connectivity=self.connectivity,
+                              distance_scale=self.distance_scale)
         timings.update(refined.timings)
         timings["total"] = time.perf_counter() - start
         result = Result(self.image.shape, box, refined.mask, refined.probability, timings)

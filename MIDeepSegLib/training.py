@@ -279,6 +279,26 @@ def train(config, sources, out_path, *, iterations=1000, batch_size=8, lr=1e-4, 
     (list of dicts: iteration, loss, val_dice, lr), ``"checkpoint"`` and
     ``"train_state"`` paths.
     """
+    previous_threads = torch.get_num_threads()
+    if threads is not None:
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise ValueError("threads must be a positive integer, got {!r}".format(threads))
+        torch.set_num_threads(threads)
+    try:
+        return _train(config, sources, out_path, iterations=iterations, batch_size=batch_size, lr=lr,
+                      weight_decay=weight_decay, lr_constant=lr_constant, lr_halve_every=lr_halve_every,
+                      seed=seed, device=device, resume=resume, val_every=val_every, val_size=val_size,
+                      val_source=val_source, checkpoint_every=checkpoint_every, workers=workers,
+                      augment=augment, half=half, progress=progress, command=command, card=card,
+                      stop_at=stop_at)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _train(config, sources, out_path, *, iterations, batch_size, lr, weight_decay, lr_constant,
+           lr_halve_every, seed, device, resume, val_every, val_size, val_source, checkpoint_every, workers,
+           augment, half, progress, command, card, stop_at):
+    """The body of :func:`train` (which sets and restores the thread count)."""
     from ._device import resolve_device
 
     if not isinstance(config, ModelConfig):
@@ -294,10 +314,6 @@ def train(config, sources, out_path, *, iterations=1000, batch_size=8, lr=1e-4, 
     if not (weight_decay >= 0 and math.isfinite(weight_decay)):
         raise ValueError("weight_decay must be >= 0, got {!r}".format(weight_decay))
     checkpoint_every = val_every if checkpoint_every is None else int(checkpoint_every)
-    if threads is not None:
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-            raise ValueError("threads must be a positive integer, got {!r}".format(threads))
-        torch.set_num_threads(threads)
     out_path = Path(out_path)
     state_path = train_state_path(out_path)
 
@@ -361,7 +377,8 @@ def train(config, sources, out_path, *, iterations=1000, batch_size=8, lr=1e-4, 
         raise ValueError("stop_at must be after the starting iteration {}, got {!r}".format(start, stop_at))
     stream = _BatchStream(sampler, seed, rank, start, stop, batch_size)
     loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=workers,
-                                         worker_init_fn=_worker_init if workers else None)
+                                         worker_init_fn=_worker_init if workers else None,
+                                         pin_memory=device.type == "cuda")
     bar = _Progress(iterations, progress and main)
     if start:
         bar.message("resuming from iteration {} ({})".format(start, state_path if resume is True else resume))

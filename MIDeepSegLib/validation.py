@@ -226,7 +226,9 @@ def validate_unseen(model, *, templates_dir=MRICRON_TEMPLATES, structures=None, 
             segmenter = Segmenter(np.ascontiguousarray(image.take(index, axis=axis)),
                                   tuple(spacing[a] for a in keep), model=(network, config), device=device)
         tick = time.perf_counter()
-        clicks = max_clicks if name != "brain" or brain_max_clicks is None else min(max_clicks, brain_max_clicks)
+        clicks = max_clicks
+        if name == "brain" and brain_max_clicks is not None:
+            clicks = min(max_clicks, brain_max_clicks)
         record = simulate_session(segmenter, truth, rng, max_clicks=clicks, target_dice=target_dice)
         record.update({"case": name, "group": "whole brain" if name == "brain" else "deep grey",
                        "axis": None if axis is None else AXIS_NAMES[axis], "slice": index,

@@ -46,8 +46,10 @@ def test_train_state_path():
 
 def test_training_lowers_the_loss_and_writes_a_usable_checkpoint(tmp_path):
     out = tmp_path / "model.pt"
+    threads = torch.get_num_threads()
     summary = train(ModelConfig(2, **TINY), SHAPES, out, iterations=40, batch_size=4, lr=2e-3, val_every=10,
-                    val_size=8, device="cpu", progress=False, command="pytest")
+                    val_size=8, device="cpu", progress=False, command="pytest", threads=1)
+    assert torch.get_num_threads() == threads  # restored
     history = summary["history"]
     assert [h["iteration"] for h in history] == [10, 20, 30, 40]
     assert history[-1]["loss"] < history[0]["loss"] - 0.02
@@ -71,7 +73,8 @@ def test_training_lowers_the_loss_and_writes_a_usable_checkpoint(tmp_path):
 
 def test_resume_gives_the_uninterrupted_result(tmp_path):
     config = ModelConfig(2, **TINY)
-    options = dict(iterations=8, batch_size=2, lr=1e-3, val_every=2, val_size=2, device="cpu", progress=False)
+    options = dict(iterations=8, batch_size=2, lr=1e-3, val_every=2, val_size=2, device="cpu", progress=False,
+                   threads=1)
     train(config, SHAPES, tmp_path / "a.pt", **options)
     train(config, SHAPES, tmp_path / "b.pt", stop_at=4, **options)
     assert load_train_state(tmp_path / "b.train.pt")["iteration"] == 4
@@ -84,7 +87,8 @@ def test_resume_gives_the_uninterrupted_result(tmp_path):
 
 
 def test_resume_refuses_a_different_configuration(tmp_path):
-    options = dict(iterations=4, batch_size=2, val_every=2, val_size=2, device="cpu", progress=False)
+    options = dict(iterations=4, batch_size=2, val_every=2, val_size=2, device="cpu", progress=False,
+                   threads=1)
     train(ModelConfig(2, **TINY), SHAPES, tmp_path / "m.pt", stop_at=2, **options)
     with pytest.raises(ValueError, match="different configuration"):
         train(ModelConfig(2, features=(8, 16, 32), input_size=(64, 64)), SHAPES, tmp_path / "m.pt",
@@ -96,6 +100,8 @@ def test_resume_refuses_a_different_configuration(tmp_path):
 def test_train_validates_arguments(tmp_path):
     with pytest.raises(ValueError, match="iterations"):
         train(ModelConfig(2, **TINY), SHAPES, tmp_path / "m.pt", iterations=0)
+    with pytest.raises(ValueError, match="threads"):
+        train(ModelConfig(2, **TINY), SHAPES, tmp_path / "m.pt", threads=0)
     with pytest.raises(ValueError, match="config"):
         train({"spatial_dims": 2}, SHAPES, tmp_path / "m.pt")
     with pytest.raises(ValueError, match="sources"):
@@ -108,7 +114,8 @@ def test_cli_train_3d(tmp_path, capsys):
     out = tmp_path / "m3.pt"
     assert main(["train", "--dim", "3", "--data", "shapes", "--features", "4", "8", "16",
                  "--input-size", "16", "24", "24", "--iterations", "2", "--batch-size", "1",
-                 "--val-every", "2", "--val-size", "1", "--device", "cpu", "--out", str(out)]) == 0
+                 "--val-every", "2", "--val-size", "1", "--device", "cpu", "--threads", "1",
+                 "--out", str(out)]) == 0
     _, config = load_checkpoint(out)
     assert config.spatial_dims == 3 and config.input_size == (16, 24, 24)
     assert "loss" in capsys.readouterr().err

@@ -143,7 +143,7 @@ class MIDeepSegParameterNode:
     autoUpdate: bool = True
     modelPath: str = ""  # empty: the shipped weights of the mode
     device: str = "auto"
-    lam: Annotated[float, WithinRange(0.0, 50.0)] = 5.0
+    lam: Annotated[float, WithinRange(0.0, 50.0)] = 1.0
     sigma: Annotated[float, WithinRange(0.01, 1.0)] = 0.1
 
 
@@ -698,7 +698,7 @@ class MIDeepSegLogic(ScriptedLoadableModuleLogic):
     # --- segmentation ---------------------------------------------------------------------------------
 
     def update(self, volumeNode, segmentationNode, segmentID, interior, foreground=None, background=None,
-               mode="3D", sliceView=None, model=None, device="auto", lam=5.0, sigma=0.1):
+               mode="3D", sliceView=None, model=None, device="auto", lam=1.0, sigma=0.1):
         """Bring the segment up to date with these clicks; return an :class:`UpdateResult`.
 
         Clicks are point lists or (N, 3) world RAS arrays. One session is kept

@@ -472,7 +472,7 @@ def stand_in_probability(truth_crop):
     return (0.05 + 0.9 * np.clip(ndimage.gaussian_filter(moved, 0.7), 0.0, 1.0)).astype(np.float32)
 
 
-def run_case(case, rng, *, peer_names, model=None, encoders=None, max_clicks=10, margin_mm=5.0, lam=5.0,
+def run_case(case, rng, *, peer_names, model=None, encoders=None, max_clicks=10, margin_mm=5.0, lam=1.0,
              sigma=0.1, device="cpu"):
     """Run every method on one case with the same simulated user.
 
@@ -549,7 +549,7 @@ def run_case(case, rng, *, peer_names, model=None, encoders=None, max_clicks=10,
 
 
 def run_benchmark(cases="colin27", *, dims=(2, 3), models=None, encoding_models=None, max_clicks=10,
-                  quick=False, seed=0, peers=None, templates_dir=None, brain=True, device="auto", lam=5.0,
+                  quick=False, seed=0, peers=None, templates_dir=None, brain=True, device="auto", lam=1.0,
                   sigma=0.1, progress=True, out_dir=None, command=None):
     """Run the benchmark and (optionally) write its outputs.
 

@@ -69,7 +69,7 @@ def _parser():
                                     "the slice, z/y/x (array axes 0/1/2)")
     seg.add_argument("--slice", type=int,
                      help="slice index along --axis (default: the slice the points lie on)")
-    seg.add_argument("--lam", type=float, default=5.0, help="graph-cut weight lambda (default 5)")
+    seg.add_argument("--lam", type=float, help="graph-cut weight lambda (default: the session's, 1; the paper's is 5)")
     seg.add_argument("--sigma", type=float, default=0.1, help="graph-cut contrast scale sigma (default 0.1)")
     seg.add_argument("--save-points", help="write all clicks as one Slicer .mrk.json per kind, with this "
                                            "prefix (e.g. session -> session_points.mrk.json, ...)")
@@ -268,7 +268,8 @@ def _segment(args):
         raise UserError("--slice needs --axis")
 
     model = args.model or "{}d".format(image.ndim)
-    segmenter = Segmenter(image, spacing, model=model, device=args.device, lam=args.lam, sigma=args.sigma)
+    options = {} if args.lam is None else {"lam": args.lam}
+    segmenter = Segmenter(image, spacing, model=model, device=args.device, sigma=args.sigma, **options)
     result = segmenter.initial(points)
     _print_timings("initial", result)
     if foreground is not None or background is not None:

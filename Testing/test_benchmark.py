@@ -41,9 +41,13 @@ def _installed(names):
 def quick_run(tmp_path_factory):
     """One quick benchmark on synthetic 2D and 3D cases, written to a folder."""
     out = tmp_path_factory.mktemp("bench")
-    results = benchmark.run_benchmark("synthetic", dims=(2, 3), quick=True, seed=3,
-                                      peers=_installed(QUICK_PEERS), device="cpu", progress=False,
-                                      out_dir=out, models={2: None, 3: None})
+    # Without any model (as on a machine without shipped weights): hide Resources/Models.
+    from MIDeepSegLib import checkpoint
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(checkpoint, "model_search_dirs", lambda: [out / "no-models"])
+        results = benchmark.run_benchmark("synthetic", dims=(2, 3), quick=True, seed=3,
+                                          peers=_installed(QUICK_PEERS), device="cpu", progress=False,
+                                          out_dir=out, models={2: None, 3: None})
     return results, out
 
 
@@ -111,8 +115,10 @@ def test_quick_mode_csv_and_report(quick_run):
         assert heading in report, heading
 
 
-def test_deterministic_by_seed(quick_run, tmp_path):
+def test_deterministic_by_seed(quick_run, tmp_path, monkeypatch):
     results, _ = quick_run
+    from MIDeepSegLib import checkpoint
+    monkeypatch.setattr(checkpoint, "model_search_dirs", lambda: [tmp_path / "no-models"])
     again = benchmark.run_benchmark("synthetic", dims=(2, 3), quick=True, seed=3,
                                     peers=_installed(QUICK_PEERS), device="cpu", progress=False,
                                     models={2: None, 3: None})

@@ -220,10 +220,12 @@ def test_resolve_model_search_order(tmp_path, monkeypatch):
 
 def test_resolve_model_not_found_lists_places(tmp_path, monkeypatch):
     monkeypatch.setenv(ck.MODELS_DIR_ENV, str(tmp_path / "empty"))
+    # a name whose file is not shipped, wherever the test runs
+    monkeypatch.setitem(ck.MODEL_FILES, "2d", "not_shipped_2d.pt")
     with pytest.raises(FileNotFoundError) as info:
         resolve_model("2d")
     message = str(info.value)
-    assert "mideepseg_2d.pt" in message and str(tmp_path / "empty") in message
+    assert "not_shipped_2d.pt" in message and str(tmp_path / "empty") in message
     assert "Resources" in message and "training pipeline" in message
     with pytest.raises(FileNotFoundError, match="no checkpoint file"):
         resolve_model(tmp_path / "missing" / "model.pt")

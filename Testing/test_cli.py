@@ -333,22 +333,21 @@ def test_demo(tmp_path, models, monkeypatch, capsys, with_network):
         folder.mkdir()
         (folder / "mideepseg_2d.pt").write_bytes(models["2d"].read_bytes())
         monkeypatch.setenv("MIDEEPSEG_MODELS_DIR", str(folder))
-    else:
-        monkeypatch.setenv("MIDEEPSEG_MODELS_DIR", str(tmp_path / "empty"))
-        if (ROOT / "Resources" / "Models" / "mideepseg_2d.pt").exists():
-            pytest.skip("shipped 2D weights exist: the stand-in path is not taken")
+    from MIDeepSegLib import checkpoint
+    search = [tmp_path / "models"] if with_network else [tmp_path / "empty"]  # hide any shipped weights
+    monkeypatch.setattr(checkpoint, "model_search_dirs", lambda: search)
     out = tmp_path / "demo"
     assert cli.main(["demo", "--out", str(out), "--device", "cpu"]) == 0
     assert "wrote" in capsys.readouterr().out
+    height_px, width_px = 130, 140  # the bundled Colin27 slice
     width, height = _png_size(out / "cue_map.png")
-    assert height == 160 and width >= 2 * 160
+    assert height == height_px and width >= 2 * width_px
     width, height = _png_size(out / "refinement.png")
-    assert height == 160 and width >= 4 * 160
+    assert height == height_px and width >= 4 * width_px
     mask = sitk.GetArrayFromImage(sitk.ReadImage(str(out / "mask.nii.gz")))
-    assert mask.shape == (160, 160) and mask.dtype == np.uint8 and 0 < mask.sum() < mask.size
+    assert mask.shape == (height_px, width_px) and mask.dtype == np.uint8 and 0 < mask.sum() < mask.size
     figures = json.loads((out / "figures.json").read_text())
-    assert figures["source_of_initial_probability"].startswith(
-        "shipped 2D network" if with_network else "stand-in")
-    assert 0 <= figures["initial"]["dice"] <= 1 and figures["n_interior_points"] >= 3
+    assert figures["initial_probability"].startswith("shipped 2D network" if with_network else "stand-in")
+    assert 0 <= figures["initial"]["dice"] <= 1 and figures["interior_points"] >= 3
     refined = [v["dice"] for k, v in figures.items() if k.startswith("after_")]
     assert refined and refined[-1] >= figures["initial"]["dice"]

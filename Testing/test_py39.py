@@ -76,3 +76,13 @@ def test_doctest_other_modules(name):
     mod = importlib.import_module(name)
     result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0
+
+
+def test_no_undefined_names_or_syntax_errors_anywhere():
+    """ruff's pyflakes rules (undefined names, unused imports, ...) over every Python file of the repository."""
+    pytest.importorskip("ruff")
+    root = PACKAGE.parent
+    targets = [str(root / d) for d in ("MIDeepSegLib", "MIDeepSeg", "Testing", "benchmarks")]
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--isolated", "--select", "E9,F",
+                             "--output-format", "concise", *targets], check=False, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -222,8 +222,14 @@ def save_checkpoint(path, model, config, *, half=False):
         "state_dict": weights,
     }
     path = Path(path)
-    # Write next to the target, then rename: readers never see a half-written file.
-    tmp = str(path.with_name(f"{path.name}.{os.getpid()}.tmp"))
+    atomic_save(payload, path)
+    return path
+
+
+def atomic_save(payload, path):
+    """``torch.save`` to a temporary file next to `path`, then rename: readers never see a half-written file."""
+    path = Path(path)
+    tmp = str(path.with_name("{}.{}.tmp".format(path.name, os.getpid())))
     try:
         with open(tmp, "wb") as stream:
             torch.save(payload, stream)
@@ -232,7 +238,6 @@ def save_checkpoint(path, model, config, *, half=False):
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
-    return path
 
 
 def _read_payload(path):

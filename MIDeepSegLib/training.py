@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoint import ModelConfig, build_model, save_checkpoint
+from .checkpoint import ModelConfig, atomic_save, build_model, save_checkpoint
 from .metrics import dice
 from .sampler import ExampleSampler, example_rng
 
@@ -186,17 +186,6 @@ def _as_source(sources):
 
 def _comparable(config_dict):
     return {k: v for k, v in config_dict.items() if k not in ("card", "library_version", "format_version")}
-
-
-def _save_state(path, payload):
-    tmp = str(path) + ".{}.tmp".format(os.getpid())
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, str(path))
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def load_train_state(path):
@@ -452,12 +441,12 @@ def _write(out_path, state_path, network, optimizer, config, done, history, rece
     card["training"] = training_card(config, info, done, history, seconds)
     card.setdefault("validation", None)
     save_checkpoint(out_path, network, dataclasses.replace(config, card=card), half=info["half"])
-    _save_state(state_path, {
+    atomic_save({
         "format": TRAIN_STATE_FORMAT, "iteration": done, "seed": seed, "batch_size": batch_size,
         "config": config.to_dict(),
         "model": {k: v.detach().cpu().clone() for k, v in network.state_dict().items()},
         "optimizer": optimizer.state_dict(), "history": history, "recent": recent, "seconds": seconds,
-    })
+    }, state_path)
 
 
 def training_card(config, info, done, history, seconds):

@@ -148,3 +148,20 @@ def dijkstra_reference(image, seeds, spacing=None, lamb=1.0):
                        shape=(image.size, image.size)).tocsr()
     dist = dijkstra(graph, directed=True, indices=np.flatnonzero(seeds.ravel()), min_only=True)
     return dist.reshape(shape)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Small networks and problems run fastest, and reproducibly, on one thread when the cores are shared."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def models():
+    """Paths of the tiny 2D and 3D UNets trained once per session (see Testing/_models.py)."""
+    import _models
+
+    return _models.trained_models()

@@ -18,7 +18,6 @@ import _models
 import numpy as np
 import pytest
 import SimpleITK as sitk
-import torch
 
 from MIDeepSegLib import cli, io
 from MIDeepSegLib.metrics import dice
@@ -42,17 +41,8 @@ def _rotation(a, b, c):
 DIRECTION = _rotation(25, -15, 10)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-
-@pytest.fixture(scope="session")
-def models():
-    return _models.trained_models()
 
 
 def _lps_of(image, voxels):

@@ -25,18 +25,8 @@ INITIAL_STAGES = {"crop", "egd", "cnn", "postprocess", "total"}
 REFINE_STAGES = {"crop", "geodesic", "fusion", "graphcut", "total"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny networks run fastest (and reproducibly) on one thread when the cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-
-@pytest.fixture(scope="session")
-def models():
-    return _models.trained_models()
 
 
 def scene_2d(seed=0, shape=(64, 64)):

@@ -424,7 +424,7 @@ def _refine_step(kind, image, spacing, cnn_box, cnn_probability, initial_mask, i
     Mirrors :meth:`Segmenter.refine`: the CNN probability is 0 outside the
     CNN's box, the clicks and the interior margin points are the seeds.
     """
-    from .refinement import refine_gc, refine_ifgc
+    from .refinement import click_reach_mm, refine_gc, refine_ifgc
 
     def step(fg, bg, box, k):
         if k == 0:
@@ -436,7 +436,8 @@ def _refine_step(kind, image, spacing, cnn_box, cnn_probability, initial_mask, i
         probability[inner] = cnn_probability
         seeds = (shift_points(fg, box), shift_points(bg, box))
         if kind == "ifgc":
-            result = refine_ifgc(crop, probability, *seeds, spacing, lam=lam, sigma=sigma, device=device)
+            result = refine_ifgc(crop, probability, *seeds, spacing, lam=lam, sigma=sigma, device=device,
+                                 reach_mm=click_reach_mm(crop.shape, spacing))
         else:
             result = refine_gc(crop, probability, *seeds, spacing, lam=lam, sigma=sigma)
         return _paste(result.mask, box, image.shape), time.perf_counter() - tick

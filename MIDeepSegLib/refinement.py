@@ -31,12 +31,41 @@ on the noisy synthetic scenes barely acts (a missed part 16 % recovered
 instead of all of it). A noise-adaptive scale (unit = the crop's median
 neighbour step) did not resolve both. ``distance_scale`` is therefore a
 parameter (Segmenter(..., distance_scale=...)).
+
+A foreground click's reach
+--------------------------
+The pure geodesic of Eq. 2 costs nothing across homogeneous tissue, so the
+foreground seeds (the interior margin points, which lie just inside the
+boundary, and the foreground clicks) reach every voxel of similar intensity
+connected to them, across weak boundaries and however far; with no
+background click there, E^f = 1 and alpha ~ 1 all over it. On the unseen
+Colin27 structures a single click often made things worse (3D deep grey,
+mean Dice 0.715 -> 0.583 after one click, one case to 0.01). ``reach_mm``
+adds the Euclidean distance to the nearest foreground seed, in units of
+reach_mm, to D^f, so its weight also decays by e^-1 every reach_mm. The
+Segmenter sets reach_mm to REACH_FRACTION of the working region's mean
+extent (:func:`click_reach_mm`): the relaxed box of the interior margin
+points, grown by clicks outside it, so a click far out along a missed part
+still reaches back to the object. Background clicks keep the pure geodesic.
+
+Measured on the Colin27 deep grey structures with the shipped models
+(simulated user, seed 0), mean Dice after 0 / 1 / 3 / 5 clicks:
+
+    reach                          3D (12 structures)             2D (36 centre slices)
+    none (the paper's fusion)      0.715 / 0.583 / 0.730 / 0.669  0.839 / 0.816 / 0.865 / 0.873
+    0.3, foreground only (used)    0.715 / 0.761 / 0.779 / 0.783  0.839 / 0.848 / 0.876 / 0.884
+    0.3, both kinds                0.715 / 0.749 / 0.775 / 0.784  0.839 / 0.847 / 0.874 / 0.883
+    0.3, background only           0.715 / 0.557 / 0.615 / 0.623  0.839 / 0.811 / 0.855 / 0.861
+    1.0, both kinds                0.715 / 0.698 / 0.749 / 0.741  0.839 / 0.834 / 0.867 / 0.879
+
+The value was chosen on these validation cases (no separate test set).
 """
 
 import time
 from collections import namedtuple
 
 import numpy as np
+from scipy import ndimage
 
 from ._validation import check_image, check_points, check_probability, check_spacing, points_to_mask
 from .cuemap import DEFAULT_ITERATIONS
@@ -49,13 +78,16 @@ from .intensity import rescale_unit
 #: geodesic distances (see the module notes).
 DISTANCE_SCALE = 10.0
 
+#: A foreground seed's reach as a fraction of the working region's mean extent (see the module notes).
+REACH_FRACTION = 0.3
+
 #: ``mask`` uint8, ``probability`` float32 (the map the graph cut used), ``timings`` dict of seconds.
 Refinement = namedtuple("Refinement", ["mask", "probability", "timings"])
 
 
 def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam=5.0, sigma=0.1,
                 iterations="default", device=None, connectivity=None, backend="scipy",
-                distance_scale=DISTANCE_SCALE):
+                distance_scale=DISTANCE_SCALE, reach_mm=None):
     """Information fusion + graph cut.
 
     Parameters
@@ -81,6 +113,11 @@ def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam
     distance_scale : float > 0
         The fusion's distances are measured on the crop rescaled to
         [0, distance_scale] (see the module notes).
+    reach_mm : float > 0, optional
+        Adds (Euclidean distance to the nearest foreground seed in mm) /
+        reach_mm to D^f, so the foreground seeds' weight decays with distance
+        even across homogeneous tissue (see the module notes). None: the
+        paper's pure geodesic distances.
 
     Returns
     -------
@@ -89,6 +126,8 @@ def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam
     image, probability, fg, bg, spacing = _prepare(image, probability, foreground, background, spacing)
     if not distance_scale > 0:
         raise ValueError("distance_scale must be > 0, got {}".format(distance_scale))
+    if reach_mm is not None and not reach_mm > 0:
+        raise ValueError("reach_mm must be > 0 or None, got {}".format(reach_mm))
     timings = {}
     start = time.perf_counter()
     unit = rescale_unit(image)
@@ -99,6 +138,8 @@ def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam
     # lamb=1: D is linear in the intensity scale, so scaling D scales the image.
     dist_fg = distance_scale * dists.pop(0) if fg.any() else np.inf
     dist_bg = distance_scale * dists.pop(0) if bg.any() else np.inf
+    if reach_mm is not None and fg.any():
+        dist_fg = dist_fg + ndimage.distance_transform_edt(~fg, sampling=spacing) / reach_mm
     timings["geodesic"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -110,6 +151,20 @@ def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam
                      backend=backend)
     timings["graphcut"] = time.perf_counter() - start
     return Refinement(mask, fused, timings)
+
+
+def click_reach_mm(shape, spacing, fraction=REACH_FRACTION):
+    """A click's reach in a region of `shape` voxels of `spacing` mm: fraction x its mean extent.
+
+    Returns
+    -------
+    float, mm (None if `fraction` is None).
+    """
+    if fraction is None:
+        return None
+    if not fraction > 0:
+        raise ValueError("the click reach fraction must be > 0 or None, got {}".format(fraction))
+    return float(fraction * np.mean(np.asarray(shape, float) * np.asarray(check_spacing(spacing, len(shape)))))
 
 
 def refine_gc(image, probability, foreground, background, spacing=None, *, lam=5.0, sigma=0.1,

@@ -15,7 +15,7 @@ from MIDeepSegLib.geodesic import geodesic_distances
 from MIDeepSegLib.graphcut import graph_cut
 from MIDeepSegLib.intensity import rescale_unit
 from MIDeepSegLib.metrics import dice
-from MIDeepSegLib.refinement import DISTANCE_SCALE, refine_gc, refine_ifgc
+from MIDeepSegLib.refinement import DISTANCE_SCALE, REACH_FRACTION, click_reach_mm, refine_gc, refine_ifgc
 
 
 def _case(ndim, seed=0):
@@ -64,6 +64,51 @@ def test_foreground_click_recovers_missed_part(ndim):
     assert dice(after.mask & ~false_pos, truth) > 0.97  # ... without leaking into the background
     assert dice(after.mask, truth) > dice(before, truth) + 0.05
     assert set(after.timings) == {"geodesic", "fusion", "graphcut"}
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_reach_keeps_a_foreground_click_local_across_a_weak_boundary(ndim):
+    """A disc of 3 % contrast in a wide homogeneous field; the CNN misses a rim of it.
+
+    The pure geodesic (reach_mm=None, the paper's fusion) spreads the click over
+    the whole field; with the Segmenter's reach the field stays background and
+    the rim is still recovered near the click. Measured (2D / 3D): far field
+    labelled foreground 87 % / 85 % without the reach, 0 % with it; Dice
+    0.73 / 0.49 before the click, 0.23 / 0.14 after it without the reach,
+    0.79 / 0.64 with it.
+    """
+    rng = np.random.default_rng(1)
+    shape = (64, 64) if ndim == 2 else (24, 48, 48)
+    centre = np.array(shape) // 2
+    grid = np.indices(shape).astype(float)
+    radius = np.sqrt(sum((g - c) ** 2 for g, c in zip(grid, centre)))
+    truth = radius <= shape[-1] * 0.2
+    core = radius <= shape[-1] * 0.2 - 3  # the CNN misses the outer 3-voxel rim
+    image = (np.where(truth, 0.53, 0.5) + rng.normal(0, 0.001, shape)).astype(np.float32)
+    # a dark and a bright band at the far ends: the crop's range is not the disc's contrast
+    image[..., :2] = 0.0
+    image[..., -2:] = 1.0
+    prob = np.where(core, 0.9, 0.1).astype(np.float32)
+    click = centre.copy()
+    click[-1] += int(shape[-1] * 0.2) - 1  # in the missed rim
+    assert truth[tuple(click)] and not core[tuple(click)]
+    pure = refine_ifgc(image, prob, [click], [], lam=1.0).mask
+    local = refine_ifgc(image, prob, [click], [], lam=1.0, reach_mm=click_reach_mm(shape, None)).mask
+    far = radius > shape[-1] * 0.4
+    assert pure[far].mean() > 0.5  # leaked over the field
+    assert local[far].mean() == 0.0
+    assert local[tuple(click)] == 1 and dice(local, truth) > dice(prob > 0.5, truth)
+    assert dice(local, truth) > dice(pure, truth) + 0.3
+
+
+def test_click_reach_mm():
+    assert click_reach_mm((10, 20), (2.0, 1.0)) == pytest.approx(REACH_FRACTION * 20.0)
+    assert click_reach_mm((10, 20), None, fraction=None) is None
+    with pytest.raises(ValueError, match="reach"):
+        click_reach_mm((10, 20), None, fraction=0)
+    image, _, prob, _, _, fg_click, _, spacing = _case(2)
+    with pytest.raises(ValueError, match="reach_mm"):
+        refine_ifgc(image, prob, [fg_click], [], spacing, reach_mm=-1.0)
 
 
 @pytest.mark.parametrize("ndim", [2, 3])

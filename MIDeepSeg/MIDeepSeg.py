@@ -45,6 +45,7 @@ def _addLibraryToPath():
 
 _addLibraryToPath()
 from MIDeepSegLib import geometry  # numpy only: importing MIDeepSegLib never imports torch
+from MIDeepSegLib.session import ClickSession
 
 logger = logging.getLogger(__name__)
 
@@ -564,15 +565,13 @@ class UpdateResult:
 
 
 class _Session:
-    """One target (volume, segment, mode, 2D slice) with its Segmenter, applied clicks and results."""
+    """One target (volume, segment, mode, 2D slice) with its ClickSession (Segmenter + applied clicks)."""
 
     def __init__(self, target, base):
         self.target = target
         self.base = base  # (start, array): the segment's content before the session, cropped; or None
         self.algorithm = None
-        self.segmenter = None
-        self.states = []  # applied (interior, foreground, background) clicks, parallel to results
-        self.results = []
+        self.clicks = None  # MIDeepSegLib.session.ClickSession, made on the first update
 
 
 class MIDeepSegLogic(ScriptedLoadableModuleLogic):
@@ -756,19 +755,18 @@ class MIDeepSegLogic(ScriptedLoadableModuleLogic):
             self._session = _Session(target, self._snapshot(volumeNode, segmentationNode, segmentID, shape))
         session = self._session
 
-        state = tuple(tuple(map(tuple, np.round(points, 4))) for points in clicks)
         algorithm = (volumeNode.GetImageData().GetMTime(), axis, index, str(model), str(device), float(lam),
                      float(sigma))
         if session.algorithm != algorithm:
-            session.algorithm, session.segmenter, session.states, session.results = algorithm, None, [], []
+            session.algorithm, session.clicks = algorithm, None
             if self._spareSegmenter and self._spareSegmenter[0] == (volumeNode.GetID(),) + algorithm:
-                session.segmenter = self._spareSegmenter[1]  # same image and settings: keep the loaded model
-                session.segmenter.reset()
-        if session.states and state == session.states[-1]:
-            return UpdateResult("none", session.results[-1], axis, index, counts)
+                # same image and settings: keep the loaded model
+                session.clicks = ClickSession(self._spareSegmenter[1])
+        if session.clicks and session.clicks.is_current(*clicks):
+            return UpdateResult("none", session.clicks.result, axis, index, counts)
 
         image, spacing = None, tuple(reversed(volumeNode.GetSpacing()))
-        if session.segmenter is None:
+        if session.clicks is None:
             image = slicer.util.arrayFromVolume(volumeNode)
             if image.ndim != 3:
                 raise ValueError(_("MIDeepSeg needs a scalar volume; '{name}' has {n} components.").format(
@@ -778,48 +776,22 @@ class MIDeepSegLogic(ScriptedLoadableModuleLogic):
             spacing = spacing if axis is None else tuple(s for a, s in enumerate(spacing) if a != axis)
 
         def compute():
-            if session.segmenter is None:
-                session.segmenter = self.segmenterFactory(image, spacing=spacing, model=model, device=device,
-                                                          lam=lam, sigma=sigma)
-            return self._apply(session, state)
+            if session.clicks is None:
+                session.clicks = ClickSession(self.segmenterFactory(image, spacing=spacing, model=model,
+                                                                    device=device, lam=lam, sigma=sigma))
+            return session.clicks.update(*clicks)
 
         try:
             action = self._runInWorker(compute, _("MIDeepSeg is segmenting..."))
         except Exception:
-            session.segmenter, session.states, session.results = None, [], []  # unknown state: start afresh
+            session.clicks = None  # unknown state: start afresh
             raise
-        self._spareSegmenter = ((volumeNode.GetID(),) + algorithm, session.segmenter)
+        self._spareSegmenter = ((volumeNode.GetID(),) + algorithm, session.clicks.segmenter)
         if volumeNode.GetScene() is None or segmentationNode.GetScene() is None:
             self._session = None
             raise RuntimeError(_("The volume or the segmentation was removed during the computation."))
         self._writeSessionMask(session, volumeNode, segmentationNode, segmentID, shape)
-        return UpdateResult(action, session.results[-1], axis, index, counts)
-
-    @staticmethod
-    def _apply(session, state):
-        """The cheapest Segmenter calls that take the session from its last clicks to `state`."""
-        segmenter, states = session.segmenter, session.states
-        ndim = len(state[0][0])
-        if len(states) >= 2 and state == states[-2]:
-            segmenter.undo()
-            states.pop()
-            session.results.pop()
-            return "undo"
-        last = states[-1] if states else None
-        if last and state[0] == last[0] and all(state[i][:len(last[i])] == last[i] for i in (1, 2)):
-            foreground, background = (np.asarray(state[i][len(last[i]):]).reshape(-1, ndim) for i in (1, 2))
-            session.results.append(segmenter.refine(foreground=foreground, background=background))
-            states.append(state)
-            return "refine"
-        if states:
-            segmenter.reset()
-        session.states, session.results = [(state[0], (), ())], [segmenter.initial(np.asarray(state[0]))]
-        if not (state[1] or state[2]):
-            return "initial"
-        session.results.append(segmenter.refine(foreground=np.asarray(state[1]).reshape(-1, ndim),
-                                                background=np.asarray(state[2]).reshape(-1, ndim)))
-        session.states.append(state)
-        return "replay"
+        return UpdateResult(action, session.clicks.result, axis, index, counts)
 
     def resetSession(self, restore=True):
         """End the session; with `restore`, put its segment back as it was before the session."""
@@ -845,7 +817,7 @@ class MIDeepSegLogic(ScriptedLoadableModuleLogic):
         return None if box is None else (box[0], np.ascontiguousarray(content[tuple(map(slice, *box))]))
 
     def _writeSessionMask(self, session, volumeNode, segmentationNode, segmentID, shape):
-        mask = session.results[-1].mask
+        mask = session.clicks.result.mask
         axis, index = session.target[4], session.target[5]
         if axis is None:  # 3D: the session owns the whole segment
             composed = geometry.compose_cropped(None, (0, 0, 0), mask, shape)
@@ -1121,7 +1093,8 @@ class MIDeepSegTest(ScriptedLoadableModuleTest):
         segmenter = created[-1]
         self.assertEqual(segmenter.image.shape, (40, 64, 56))
         np.testing.assert_allclose(segmenter.spacing, (2.5, 0.9, 0.8))
-        np.testing.assert_allclose(segmenter.calls[0][1], scene["interior"], atol=1e-3)
+        self.assertEqual([c[0] for c in segmenter.calls], ["reset", "initial"])
+        np.testing.assert_allclose(segmenter.calls[1][1], scene["interior"], atol=1e-3)
         self.assertTrue(np.array_equal(self._segment(scene, scene["targetID"]), segmenter.masks[-1] > 0))
 
         fgVoxel, bgVoxel = (5, 5, 5), tuple(int(c) for c in np.rint(scene["center"]))

@@ -39,6 +39,7 @@ _EXPORTS = {
     "relaxed_bbox": "crop",
     "refinement_click": "simulate",
     "Segmenter": "segmenter",
+    "ClickSession": "session",
     "Result": "segmenter",
     "FolderDataset": "datasets",
     "ShapeSynthesis": "synthesis",

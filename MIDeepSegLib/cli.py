@@ -117,6 +117,7 @@ def _parser():
     tr.add_argument("--full-precision", action="store_true", help="store float32 weights (default float16)")
     tr.add_argument("--resume", nargs="?", const=True, default=None,
                     help="continue from OUT.train.pt (or the given .train.pt file)")
+    tr.add_argument("--init", help="start from this checkpoint's weights (fine-tuning; same architecture)")
     tr.add_argument("--stop-at", type=int, help="stop after this iteration (resume later)")
     tr.add_argument("--templates", help="mricron templates folder (default /usr/share/mricron/templates)")
     tr.add_argument("--seed", type=int, default=0, help="random seed (weights and examples)")
@@ -224,7 +225,7 @@ def _train(args):
           seed=args.seed, device=args.device, resume=args.resume, val_every=args.val_every,
           val_size=args.val_size, workers=args.workers, augment=not args.no_augment,
           half=not args.full_precision, progress=not args.quiet, stop_at=args.stop_at, threads=args.threads,
-          command="mideepseg " + " ".join(shlex.quote(a) for a in argv))
+          init=args.init, command="mideepseg " + " ".join(shlex.quote(a) for a in argv))
     return 0
 
 

@@ -73,6 +73,12 @@ def render_model_card(config, *, file_name=None, validation=None):
          if training.get("synthetic_validation_dice") is not None else "-"),
         ("Library version", config.library_version),
     ]
+    start = config.card.get("initialised_from")
+    if start:  # fine-tuned: the starting weights' own training is part of the model's cost
+        before = start.get("training") or {}
+        rows.insert(-1, ("Initialised from", "`{}`, itself trained {} iterations in {:.0f} s: `{}`".format(
+            start.get("checkpoint"), before.get("iterations_done", "?"), before.get("seconds") or 0,
+            before.get("command", "-"))))
     lines = ["# " + title, "", "| | |", "|---|---|"]
     lines += ["| {} | {} |".format(k, str(v).replace("|", "\\|").replace("\n", " ")) for k, v in rows]
     lines += ["", "## Validation on unseen structures", ""]

@@ -202,7 +202,7 @@ def load_train_state(path):
 def train(config, sources, out_path, *, iterations=1000, batch_size=8, lr=1e-4, weight_decay=1e-4,
           lr_constant=None, lr_halve_every=None, seed=0, device="auto", resume=None, val_every=100,
           val_size=32, val_source=None, checkpoint_every=None, workers=0, augment=True, half=True,
-          progress=True, command=None, card=None, stop_at=None, threads=None):
+          progress=True, command=None, card=None, stop_at=None, threads=None, init=None):
     """Train a network and write its checkpoint (and a ``.train.pt`` file to resume from).
 
     Parameters
@@ -261,6 +261,13 @@ def train(config, sources, out_path, *, iterations=1000, batch_size=8, lr=1e-4, 
         torch CPU threads of the training process (``torch.set_num_threads``).
         On a small shared CPU, 1 thread plus ``workers=1`` is often much
         faster than the default (OpenMP threads spin when cores are busy).
+    init : str or os.PathLike, optional
+        Start from the weights of this checkpoint (fine-tuning, e.g. the
+        shipped model on your own data) instead of random ones; its
+        architecture and input preparation must equal `config`'s. The
+        optimiser and the schedule start afresh; the model card records the
+        checkpoint and its own training. When resuming, the weights come from
+        the training state and `init` is only recorded (pass it again).
 
     Returns
     -------
@@ -279,14 +286,14 @@ def train(config, sources, out_path, *, iterations=1000, batch_size=8, lr=1e-4, 
                       seed=seed, device=device, resume=resume, val_every=val_every, val_size=val_size,
                       val_source=val_source, checkpoint_every=checkpoint_every, workers=workers,
                       augment=augment, half=half, progress=progress, command=command, card=card,
-                      stop_at=stop_at)
+                      stop_at=stop_at, init=init)
     finally:
         torch.set_num_threads(previous_threads)
 
 
 def _train(config, sources, out_path, *, iterations, batch_size, lr, weight_decay, lr_constant,
            lr_halve_every, seed, device, resume, val_every, val_size, val_source, checkpoint_every, workers,
-           augment, half, progress, command, card, stop_at):
+           augment, half, progress, command, card, stop_at, init):
     """The body of :func:`train` (which sets and restores the thread count)."""
     from ._device import resolve_device
 
@@ -328,6 +335,8 @@ def _train(config, sources, out_path, *, iterations, batch_size, lr, weight_deca
     sampler = ExampleSampler(source, config, augment=augment)
     torch.manual_seed(seed)
     network = build_model(config).to(device)
+    if init is not None:
+        card = dict(card or {}, initialised_from=_load_initial_weights(network, config, init))
     optimizer = torch.optim.Adam(network.parameters(), lr=lr, weight_decay=weight_decay)
     start, history, seconds_before, recent = 0, [], 0.0, []
     if resume:
@@ -417,6 +426,18 @@ def _train(config, sources, out_path, *, iterations, batch_size, lr, weight_deca
         bar.message("wrote {} and {} ({:.0f} s)".format(out_path, state_path, seconds))
     return {"iterations": iterations, "seconds": seconds, "history": history, "checkpoint": str(out_path),
             "train_state": str(state_path)}
+
+
+def _load_initial_weights(network, config, path):
+    """Copy a checkpoint's weights into `network`; returns the card entry that records them."""
+    from .checkpoint import load_checkpoint
+
+    source, source_config = load_checkpoint(path, device="cpu")
+    if _comparable(source_config.to_dict()) != _comparable(config.to_dict()):
+        raise ValueError("init: {} has a different architecture or input preparation: {} (training asks for {})"
+                         .format(path, _comparable(source_config.to_dict()), _comparable(config.to_dict())))
+    network.load_state_dict(source.state_dict())  # float16 weights are copied into float32 parameters
+    return {"checkpoint": str(path), "training": source_config.card.get("training")}
 
 
 def _validate(network, validation, device, batch_size):

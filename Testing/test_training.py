@@ -153,3 +153,31 @@ def test_ddp_two_processes_gloo(tmp_path):
     assert load_train_state(train_state_path(out))["iteration"] == 4
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ddp.pt", "ddp.train.pt"]
     assert stderr.count("wrote ") == 1  # only rank 0 writes and reports
+
+
+def test_init_starts_from_a_checkpoint_and_records_it(tmp_path):
+    from MIDeepSegLib.checkpoint import load_checkpoint
+    from MIDeepSegLib.modelcard import render_model_card
+
+    config = ModelConfig(2, **TINY)
+    options = dict(batch_size=2, lr=1e-3, val_every=2, val_size=2, device="cpu", progress=False)
+    first = tmp_path / "first.pt"
+    train(config, SHAPES, first, iterations=4, **options)
+    # lr ~ 0: the fine-tuned weights stay those of the starting checkpoint
+    tuned = tmp_path / "tuned.pt"
+    train(config, SHAPES, tuned, iterations=2, init=first, **dict(options, lr=1e-12))
+    a, _ = load_checkpoint(first, device="cpu")
+    b, card_config = load_checkpoint(tuned, device="cpu")
+    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
+        torch.testing.assert_close(x, y, atol=1e-3, rtol=0, msg=name)
+    scratch = tmp_path / "scratch.pt"
+    train(config, SHAPES, scratch, iterations=2, seed=7, **dict(options, lr=1e-12))
+    c, _ = load_checkpoint(scratch, device="cpu")
+    assert not all(torch.allclose(x, y, atol=1e-3) for x, y in zip(a.state_dict().values(),
+                                                                     c.state_dict().values()))
+    start = card_config.card["initialised_from"]
+    assert start["checkpoint"] == str(first) and start["training"]["iterations_done"] == 4
+    assert "Initialised from" in render_model_card(card_config)
+    with pytest.raises(ValueError, match="init: .* different architecture"):
+        train(ModelConfig(2, features=(8, 16, 32), input_size=(64, 64)), SHAPES, tmp_path / "x.pt",
+              iterations=1, init=first, **options)

@@ -77,9 +77,14 @@ THRESHOLDS = (0.85, 0.90)
 METHOD_LABELS = {
     "mideepseg": "MIDeepSeg (IF-GC)",
     "mideepseg_gc": "MIDeepSeg CNN + GC",
+    "mideepseg_ifgc_paper": "MIDeepSeg CNN + IF-GC without reach (paper)",
     "standin_ifgc": "stand-in + IF-GC",
     "standin_gc": "stand-in + GC",
+    "standin_ifgc_paper": "stand-in + IF-GC without reach (paper)",
 }
+
+#: Suffixes of the Table 3 rows that replay IF-GC's clicks instead of placing their own.
+REPLAY_SUFFIXES = ("_gc", "_ifgc_paper")
 
 #: Case names and context of the quick mode's Colin27 cases (small structures, small crops).
 QUICK_COLIN27 = {2: ("pallidum_L", "amygdala_R"), 3: ("pallidum_L",)}
@@ -423,6 +428,8 @@ def _refine_step(kind, image, spacing, cnn_box, cnn_probability, initial_mask, i
 
     Mirrors :meth:`Segmenter.refine`: the CNN probability is 0 outside the
     CNN's box, the clicks and the interior margin points are the seeds.
+    `kind`: "gc", "ifgc" (the Segmenter's, with the foreground reach) or
+    "ifgc_paper" (pure geodesic fusion, reach_mm=None).
     """
     from .refinement import click_reach_mm, refine_gc, refine_ifgc
 
@@ -435,9 +442,10 @@ def _refine_step(kind, image, spacing, cnn_box, cnn_probability, initial_mask, i
         inner = tuple(slice(c.start - b.start, c.stop - b.start) for c, b in zip(cnn_box, box))
         probability[inner] = cnn_probability
         seeds = (shift_points(fg, box), shift_points(bg, box))
-        if kind == "ifgc":
+        if kind in ("ifgc", "ifgc_paper"):
+            reach_mm = click_reach_mm(crop.shape, spacing) if kind == "ifgc" else None
             result = refine_ifgc(crop, probability, *seeds, spacing, lam=lam, sigma=sigma, device=device,
-                                 reach_mm=click_reach_mm(crop.shape, spacing))
+                                 reach_mm=reach_mm)
         else:
             result = refine_gc(crop, probability, *seeds, spacing, lam=lam, sigma=sigma)
         return _paste(result.mask, box, image.shape), time.perf_counter() - tick
@@ -527,10 +535,12 @@ def run_case(case, rng, *, peer_names, model=None, encoders=None, max_clicks=10,
     key = prefix if prefix == "mideepseg" else prefix + "_ifgc"
     record["methods"][key], views[key] = simulate_clicks(ifgc, truth, spacing, points, cnn_box, **options)
     replay = [Click(np.array(p, dtype=float), fg) for p, fg in record["methods"][key]["clicks"]]
-    gc = _refine_step("gc", image, spacing, cnn_box, cnn_probability, initial_mask, initial_seconds, lam=lam,
-                      sigma=sigma, device=device)
-    record["methods"][prefix + "_gc"], views[prefix + "_gc"] = simulate_clicks(
-        gc, truth, spacing, points, cnn_box, replay=replay, **options)
+    for kind in ("gc", "ifgc_paper"):
+        step = _refine_step(kind, image, spacing, cnn_box, cnn_probability, initial_mask, initial_seconds,
+                            lam=lam, sigma=sigma, device=device)
+        name = "{}_{}".format(prefix, kind)
+        record["methods"][name], views[name] = simulate_clicks(step, truth, spacing, points, cnn_box,
+                                                               replay=replay, **options)
 
     for name in peer_names:
         record["methods"][name], views[name] = simulate_clicks(_peer_step(PEERS[name], image, spacing), truth,
@@ -959,8 +969,8 @@ def _write_csv(results, path):
 
 
 def _interactive(methods):
-    """Methods that place their own clicks (Table 4 / the plots): everything but the GC replays."""
-    return [m for m in methods if not m.endswith("_gc")]
+    """Methods that place their own clicks (Table 4 / the plots): everything but the Table 3 replays."""
+    return [m for m in methods if not m.endswith(REPLAY_SUFFIXES)]
 
 
 def write_figures(results, out_dir, *, views=None):
@@ -1133,8 +1143,9 @@ _PROTOCOL = (
     "as background. Each refinement click goes to the most interior voxel of the largest error region of "
     "*that method's* current mask. NoC@85 / NoC@90: refinement clicks until Dice first reaches 0.85 / 0.90 "
     "(0: the initial result does); a case that never does counts as {penalty} (budget + 1). Time: seconds "
-    "per interaction (initial, then mean per refinement click). Table 3's GC replays the clicks the user "
-    "gave IF-GC (the paper's \"same set of clicks\").")
+    "per interaction (initial, then mean per refinement click). Table 3's GC and the paper's IF-GC (pure "
+    "geodesic fusion, no foreground reach) replay the clicks the user gave our IF-GC (the paper's \"same set "
+    "of clicks\").")
 
 
 def markdown_report(results, figures=None):
@@ -1240,7 +1251,11 @@ def _table3(methods, dim, ks, k_max):
     cells = [_fmt(first["dice"][0])] + ["-"] * (len(ks) - 1) + [_fmt(first["assd"][0], 2), "-"]
     source = "CNN" if ifgc == "mideepseg" else "stand-in"
     lines.append("| initial ({}) | {} |".format(source, " | ".join(cells)))
-    for name, short in ((gc, "GC"), (ifgc, "IF-GC")):
+    rows = ((gc, "GC"), (ifgc + "_paper" if ifgc == "standin_ifgc" else "mideepseg_ifgc_paper",
+                         "IF-GC, pure geodesic fusion (paper)"), (ifgc, "IF-GC with the foreground reach (ours)"))
+    for name, short in rows:
+        if name not in methods:
+            continue
         m = methods[name]
         cells = [_fmt(m["dice"][k]) for k in ks] + [_fmt(m["assd"][0], 2), _fmt(m["assd"][k_max], 2)]
         lines.append("| {} | {} |".format(short, " | ".join(cells)))

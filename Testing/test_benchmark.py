@@ -72,7 +72,7 @@ def test_quick_mode_json_structure(quick_run):
     assert stored["settings"]["max_clicks"] == 2 and stored["settings"]["quick"] is True
     assert {c["dim"] for c in stored["cases"]} == {2, 3}
     assert len([c for c in stored["cases"] if c["dim"] == 2]) == 2
-    expected = {"standin_ifgc", "standin_gc"} | set(_installed(QUICK_PEERS))
+    expected = {"standin_ifgc", "standin_gc", "standin_ifgc_paper"} | set(_installed(QUICK_PEERS))
     for case in stored["cases"]:
         assert set(case["methods"]) == expected
         for run in case["methods"].values():
@@ -84,7 +84,8 @@ def test_quick_mode_json_structure(quick_run):
         assert len(case["points"]) >= 4
     # The GC replays IF-GC's clicks (Table 3: the same set of clicks).
     for case in stored["cases"]:
-        assert case["methods"]["standin_gc"]["clicks"] == case["methods"]["standin_ifgc"]["clicks"]
+        for replay in ("standin_gc", "standin_ifgc_paper"):
+            assert case["methods"][replay]["clicks"] == case["methods"]["standin_ifgc"]["clicks"]
     for dim in ("2", "3"):
         summary = stored["summary"][dim]["methods"]
         assert set(summary) == expected
@@ -150,7 +151,7 @@ def test_network_rows_and_table2(tmp_path):
                                       encoding_models={"gaussian": str(paths["gaussian"])},
                                       out_dir=tmp_path / "o")
     case = results["cases"][0]
-    assert {"mideepseg", "mideepseg_gc", "geos"} == set(case["methods"])
+    assert {"mideepseg", "mideepseg_gc", "mideepseg_ifgc_paper", "geos"} == set(case["methods"])
     assert set(case["encodings"]) == {"egd", "gaussian"}
     # Replaying the benchmark's clicks through the Segmenter gives the same Dice.
     scene = benchmark.synthetic_cases(2, count=1, seed=1)[0]

@@ -956,47 +956,25 @@ class MIDeepSegTest(ScriptedLoadableModuleTest):
             self.fail(reason + " Set MIDEEPSEG_SKIP_MODEL_TESTS=1 to skip the tests that need them.")
 
     @staticmethod
-    def _rotation(axis, degrees):
-        axis = np.asarray(axis, dtype=float) / np.linalg.norm(axis)
-        k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
-        t = np.radians(degrees)
-        return np.eye(3) + np.sin(t) * k + (1 - np.cos(t)) * k @ k
+    def _syntheticScene():
+        """MIDeepSegLib.scenes.tilted_lesion_volume as MRML nodes: volume under a transform, two segments."""
+        from MIDeepSegLib.scenes import tilted_lesion_volume
 
-    @staticmethod
-    def _ellipsoid(shape, center, semiAxes):
-        grid = np.ogrid[tuple(slice(0, n) for n in shape)]
-        return np.sqrt(sum(((g - c) / a) ** 2 for g, c, a in zip(grid, center, semiAxes)))
-
-    def _syntheticScene(self):
-        """A sagittally acquired, tilted, anisotropic volume under a rigid transform, with two known objects."""
-        shape, spacing = (40, 64, 56), np.array([0.8, 0.9, 2.5])  # shape (k, j, i); spacing (i, j, k), mm
-        # i -> about S, j -> about R, k -> about A: "axial = k" would be wrong here
-        directions = self._rotation([1, 1, 0], 10) @ np.array([[0, 1, 0], [0, 0, 1], [1, 0, 0]], dtype=float)
-        ijkToRAS = np.eye(4)
-        ijkToRAS[:3, :3], ijkToRAS[:3, 3] = directions * spacing, [-30.0, 20.0, -15.0]
-        volumeToWorld = np.eye(4)
-        volumeToWorld[:3, :3], volumeToWorld[:3, 3] = self._rotation([0.3, -1, 0.5], 15), [12.0, -7.0, 30.0]
-        center, semiAxes = np.array([20.0, 30.0, 28.0]), np.array([14.0, 12.0, 11.0]) / spacing[::-1]
-        lesion = self._ellipsoid(shape, center, semiAxes) <= 1.0
-        other = self._ellipsoid(shape, (10, 52, 12), 6.0 / spacing[::-1]) <= 1.0  # a 6 mm sphere
-        rng = np.random.default_rng(0)
-        image = 100.0 + 0.5 * np.arange(shape[1])[None, :, None] + rng.normal(0.0, 8.0, shape)
-        image[lesion] += 90.0
-        image[other] -= 50.0
-        volumeNode = slicer.util.addVolumeFromArray(image.astype(np.int16), ijkToRAS=ijkToRAS, name="MIDeepSegTest")
+        scene = tilted_lesion_volume()
+        volumeNode = slicer.util.addVolumeFromArray(scene["image"], ijkToRAS=scene["ijk_to_ras"],
+                                                    name="MIDeepSegTest")
         transformNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLLinearTransformNode", "MIDeepSegTest transform")
-        transformNode.SetMatrixTransformToParent(slicer.util.vtkMatrixFromArray(volumeToWorld))
+        transformNode.SetMatrixTransformToParent(slicer.util.vtkMatrixFromArray(scene["volume_to_world"]))
         volumeNode.SetAndObserveTransformNodeID(transformNode.GetID())
 
         segmentationNode = MIDeepSegLogic.createSegmentation(volumeNode)
         otherID = MIDeepSegLogic.addSegment(segmentationNode, "other")
-        slicer.util.updateSegmentBinaryLabelmapFromArray(other.astype(np.uint8), segmentationNode, otherID,
-                                                         volumeNode)
-        margin = np.array([[-1, 0, 0], [1, 0, 0], [0, -1, 0], [0, 1, 0], [0, 0, -1], [0, 0, 1]]) * 0.8 * semiAxes
-        return {"volume": volumeNode, "segmentation": segmentationNode, "otherID": otherID,
-                "targetID": MIDeepSegLogic.addSegment(segmentationNode, "target"), "lesion": lesion,
-                "center": center, "semiAxes": semiAxes, "interior": center + margin,
-                "toWorld": volumeToWorld @ ijkToRAS}
+        slicer.util.updateSegmentBinaryLabelmapFromArray(scene["other"].astype(np.uint8), segmentationNode,
+                                                         otherID, volumeNode)
+        scene.update({"volume": volumeNode, "segmentation": segmentationNode, "otherID": otherID,
+                      "targetID": MIDeepSegLogic.addSegment(segmentationNode, "target"),
+                      "semiAxes": scene["semi_axes"], "toWorld": scene["volume_to_world"] @ scene["ijk_to_ras"]})
+        return scene
 
     @staticmethod
     def _pointList(arrayPoints, toWorld, name):
@@ -1015,17 +993,12 @@ class MIDeepSegTest(ScriptedLoadableModuleTest):
         return 2.0 * np.logical_and(a, b).sum() / max(int(np.sum(a)) + int(np.sum(b)), 1)
 
     @staticmethod
-    def _correctionClick(mask, reference):
-        """The simulated user's click: the centre of the largest error, (array point, is foreground) or None."""
-        import scipy.ndimage
+    def _correctionClick(mask, reference, spacing):
+        """The simulated user's next click (MIDeepSegLib.simulate): (array point, is foreground) or None."""
+        from MIDeepSegLib.simulate import refinement_click
 
-        best = None
-        for isForeground, error in ((True, reference & ~mask), (False, mask & ~reference)):
-            if error.any():
-                distance = scipy.ndimage.distance_transform_edt(error)
-                if best is None or distance.max() > best[0]:
-                    best = (distance.max(), np.unravel_index(np.argmax(distance), error.shape), isForeground)
-        return None if best is None else (np.asarray(best[1], dtype=float), best[2])
+        click = refinement_click(mask, reference, spacing)
+        return None if click is None else (click.point, click.foreground)
 
     def _sagittalView(self):
         sliceNode = slicer.mrmlScene.GetNodeByID("vtkMRMLSliceNodeYellow")
@@ -1152,7 +1125,7 @@ class MIDeepSegTest(ScriptedLoadableModuleTest):
         masks = [self._segment(scene, scene["targetID"])]
         lastList = None
         for _click in range(2):
-            click = self._correctionClick(masks[-1], reference)
+            click = self._correctionClick(masks[-1], reference, scene["spacing"])
             if click is None:
                 break
             lastList = clickLists[click[1]]
@@ -1186,23 +1159,20 @@ class MIDeepSegTest(ScriptedLoadableModuleTest):
         self._requireModels("3D")
         import SampleData
 
+        from MIDeepSegLib.scenes import insert_lesion
+
         sample = SampleData.downloadSample("MRBrainTumor1")
-        image = slicer.util.arrayFromVolume(sample).astype(np.float32)
         ijkToRAS = vtk.vtkMatrix4x4()
         sample.GetIJKToRASMatrix(ijkToRAS)
         toWorld = slicer.util.arrayFromVTKMatrix(ijkToRAS)
-        center = np.array(image.shape) / 2.0
-        semiAxes = np.array([12.0, 15.0, 10.0]) / np.array(sample.GetSpacing())[::-1]  # mm -> voxels (k, j, i)
-        radius = self._ellipsoid(image.shape, center, semiAxes)
-        reference = radius <= 1.0
-        bright = 1.3 * np.percentile(image, 99)
-        image = np.where(reference, bright * (1.0 - 0.3 * radius) + 0.05 * image, image).astype(np.float32)
+        spacing = np.array(sample.GetSpacing())[::-1]
+        lesionScene = insert_lesion(slicer.util.arrayFromVolume(sample), spacing)
+        image, reference = lesionScene["image"], lesionScene["lesion"]
         volumeNode = slicer.util.addVolumeFromArray(image, ijkToRAS=toWorld, name="MRBrainTumor1 with lesion")
         segmentationNode = MIDeepSegLogic.createSegmentation(volumeNode)
         segmentID = MIDeepSegLogic.addSegment(segmentationNode, "lesion")
         scene = {"segmentation": segmentationNode, "volume": volumeNode}
-        margin = np.array([[-1, 0, 0], [1, 0, 0], [0, -1, 0], [0, 1, 0], [0, 0, -1], [0, 0, 1]]) * 0.8 * semiAxes
-        interior = self._pointList(center + margin, toWorld, "interior")
+        interior = self._pointList(lesionScene["interior"], toWorld, "interior")
         clickLists = {True: self._pointList([], toWorld, "foreground"),
                       False: self._pointList([], toWorld, "background")}
         logic = MIDeepSegLogic()
@@ -1214,7 +1184,7 @@ class MIDeepSegTest(ScriptedLoadableModuleTest):
 
         run()
         initial = self._dice(self._segment(scene, segmentID), reference)
-        click = self._correctionClick(self._segment(scene, segmentID), reference)
+        click = self._correctionClick(self._segment(scene, segmentID), reference, spacing)
         if click is not None:
             clickLists[click[1]].AddControlPointWorld(*(toWorld @ np.r_[click[0][::-1], 1])[:3])
             run()

@@ -10,6 +10,8 @@ can be replayed; the known answer of each factory is documented with it.
 * :func:`disc_with_gap` / :func:`sphere_with_gap` - a ring / spherical shell
   wall with a gap: the geodesic path from inside to outside must go through
   the gap, a known topology.
+* :func:`euler_rotation` - a proper rotation matrix from three angles, for
+  oblique image directions.
 * :func:`dijkstra_reference` - the exact geodesic distance on the same
   8- / 26-neighbour graph and step cost as GeodisTK's raster scan, with
   ``scipy.sparse.csgraph.dijkstra`` in float64.
@@ -115,6 +117,15 @@ def sphere_with_gap(size=21, radius=6, wall=2, gap=3, *, bright=1.0):
 def neighbour_offsets(ndim):
     """All 8 (2D) / 26 (3D) neighbour offsets."""
     return [o for o in itertools.product((-1, 0, 1), repeat=ndim) if any(o)]
+
+
+def euler_rotation(a, b, c):
+    """A proper rotation matrix (det +1): rotations by a, b, c degrees about z, y, x, composed z @ y @ x."""
+    a, b, c = np.radians([a, b, c])
+    rz = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
+    ry = np.array([[np.cos(b), 0, np.sin(b)], [0, 1, 0], [-np.sin(b), 0, np.cos(b)]])
+    rx = np.array([[1, 0, 0], [0, np.cos(c), -np.sin(c)], [0, np.sin(c), np.cos(c)]])
+    return rz @ ry @ rx
 
 
 def dijkstra_reference(image, seeds, spacing=None, lamb=1.0):

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from conftest import euler_rotation
 from MIDeepSegLib import cli, io
 from MIDeepSegLib.metrics import dice
 from MIDeepSegLib.simulate import interior_margin_points, refinement_click
@@ -29,16 +30,7 @@ SPACING = (3.0, 0.8, 0.9)            # array order, mm: 3 mm slices
 ORIGIN = (-40.0, 25.0, 110.0)        # LPS, mm
 
 
-def _rotation(a, b, c):
-    """A proper rotation matrix (det +1) from three angles in degrees."""
-    a, b, c = np.radians([a, b, c])
-    rz = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
-    ry = np.array([[np.cos(b), 0, np.sin(b)], [0, 1, 0], [-np.sin(b), 0, np.cos(b)]])
-    rx = np.array([[1, 0, 0], [0, np.cos(c), -np.sin(c)], [0, np.sin(c), np.cos(c)]])
-    return rz @ ry @ rx
-
-
-DIRECTION = _rotation(25, -15, 10)
+DIRECTION = euler_rotation(25, -15, 10)
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from conftest import euler_rotation
 from MIDeepSegLib.io import (
     MARKUPS_SCHEMA,
     ImageGeometry,
@@ -22,16 +23,7 @@ ORIGIN = (10.0, -20.0, 30.0)
 KNOWN_VOXELS = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [0.0, 0.0, 0.0], [5.0, 6.0, 7.0]])
 
 
-def _rotation(a, b, c):
-    """A proper rotation matrix (det +1) from three angles in degrees."""
-    a, b, c = np.radians([a, b, c])
-    rz = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
-    ry = np.array([[np.cos(b), 0, np.sin(b)], [0, 1, 0], [-np.sin(b), 0, np.cos(b)]])
-    rx = np.array([[1, 0, 0], [0, np.cos(c), -np.sin(c)], [0, np.sin(c), np.cos(c)]])
-    return rz @ ry @ rx
-
-
-DIRECTION = _rotation(20, 10, 5)
+DIRECTION = euler_rotation(20, 10, 5)
 
 
 def _oblique_volume():

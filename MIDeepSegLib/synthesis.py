@@ -265,7 +265,7 @@ def _random_spacing(rng, ndim, *, anisotropic_p=0.35):
 # -- random shapes -----------------------------------------------------------------------------
 
 #: Shape kinds drawn by :class:`ShapeSynthesis`, with their default probabilities.
-SHAPE_KINDS = {"blob": 0.3, "elongated": 0.2, "concave": 0.2, "lobulated": 0.15, "holed": 0.15}
+SHAPE_KINDS = {"blob": 0.25, "elongated": 0.15, "concave": 0.15, "lobulated": 0.15, "holed": 0.1, "compound": 0.2}
 
 
 class ShapeSynthesis:
@@ -274,7 +274,11 @@ class ShapeSynthesis:
     Each scene holds one target object and 0-4 distractors. The target is a
     blob (a randomly deformed ellipse / ellipsoid), an elongated and bent
     tube, a concave shape (a blob with a bite taken out), a lobulated union
-    of blobs, or a blob with a hole. Distractors are blobs of random
+    of blobs, a blob with a hole, or a compound object: a blob or lobulated
+    shape with inner parts of their own, strongly contrasting intensities (a
+    rim around a core, inner blobs), as a brain has grey matter around white
+    matter and ventricles, a tumour a necrotic core, a kidney its medulla.
+    Distractors are blobs of random
     intensity, some placed to touch the target, sometimes with a low
     contrast to it. Background and objects carry smooth random textures;
     then come a bias field, partial-volume edges, blur and noise. The voxel
@@ -379,6 +383,8 @@ class ShapeSynthesis:
         t_value = target_mean + rng.uniform(0.0, 0.6) * contrast * smooth_field(
             rng, shape, radius_mm * rng.uniform(0.1, 0.8) / spacing)
         _paint(image, target, t_value, pv_sigma)
+        if kind == "compound":
+            _paint_inner_parts(rng, image, target, mesh, spacing, radius_mm, pv_sigma)
         noise_std = rng.uniform(0.0, 0.5) * contrast + rng.uniform(0, 0.03)
         image = _degrade(rng, image, spacing, noise_std=noise_std, bias=rng.uniform(0.0, 0.3),
                          blur_vox=rng.uniform(0.0, 0.8))
@@ -387,6 +393,8 @@ class ShapeSynthesis:
     @staticmethod
     def _shape(rng, kind, mesh, centre, radius_mm, spacing):
         ndim = len(mesh)
+        if kind == "compound":  # the outline; its inner parts are painted by _paint_inner_parts
+            kind = "lobulated" if rng.random() < 0.4 else "blob"
         if kind == "blob":
             return _blob(rng, mesh, centre, radius_mm * rng.uniform(0.6, 1.4, ndim), rng.uniform(0.05, 0.35))
         if kind == "elongated":
@@ -412,6 +420,31 @@ class ShapeSynthesis:
                          radius_mm * rng.uniform(0.2, 0.5, ndim), 0.1)
             return body & ~hole
         raise ValueError("unknown shape kind {!r}".format(kind))  # pragma: no cover
+
+
+def _paint_inner_parts(rng, image, target, mesh, spacing, radius_mm, pv_sigma):
+    """Paint a compound object's inside: a core within a rim, and/or 1-4 inner blobs.
+
+    The parts keep at least 1.5 voxels (finest axis) away from the target's
+    boundary, so the object's outline stays the target's; their intensities
+    are drawn over the whole range, often far from the rim's (which the
+    network must learn to include).
+    """
+    depth = ndimage.distance_transform_edt(target, sampling=spacing)
+    inside = depth > 1.5 * min(spacing)
+    if not inside.any():
+        return
+    has_core = rng.random() < 0.6
+    if has_core:
+        rim_mm = depth.max() * rng.uniform(0.15, 0.5)
+        core = depth > max(rim_mm, 1.5 * min(spacing))
+        texture = rng.uniform(0, 0.1) * smooth_field(rng, image.shape, radius_mm * 0.3 / spacing)
+        core_value = rng.uniform(0.0, 1.0) + texture
+        _paint(image, core, core_value, pv_sigma)
+    for _ in range(int(rng.integers(0 if has_core else 1, 5))):
+        centre = np.argwhere(inside)[rng.integers(inside.sum())] * spacing
+        part = _blob(rng, mesh, centre, radius_mm * rng.uniform(0.1, 0.5, len(spacing)), rng.uniform(0.0, 0.3))
+        _paint(image, part & inside, rng.uniform(0.0, 1.0), pv_sigma)
 
 
 def _rotation(rng, ndim):

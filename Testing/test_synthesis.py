@@ -51,6 +51,41 @@ def test_shapes_every_kind(ndim, kind):
     assert scene.name == "shapes/" + kind
 
 
+@pytest.mark.parametrize("spacing", [(1.0, 1.0), (3.0, 0.7, 0.7)])
+def test_compound_inner_parts_stay_inside_the_outline(spacing):
+    # Sharp edges (pv_sigma 0) so that every changed voxel is a painted one.
+    ndim = len(spacing)
+    shape = (40,) * ndim if ndim == 2 else (14, 56, 56)
+    mesh = np.meshgrid(*[np.arange(n, dtype=np.float32) * s for n, s in zip(shape, spacing)], indexing="ij",
+                       sparse=True)
+    centre = (np.asarray(shape) - 1) * np.asarray(spacing) / 2
+    target = sum(((m - c) / 16.0) ** 2 for m, c in zip(mesh, centre)) < 1
+    changed = np.zeros(shape, bool)
+    for seed in range(12):
+        image = np.full(shape, 0.5, np.float32)
+        synthesis._paint_inner_parts(np.random.default_rng(seed), image, target, mesh, np.asarray(spacing),
+                                     16.0, 0.0)
+        changed |= image != np.float32(0.5)
+        depth = ndimage.distance_transform_edt(target, sampling=spacing)
+        assert (depth[image != np.float32(0.5)] > 1.5 * min(spacing)).all(), "painted on or outside the outline"
+    assert changed.sum() > 0.3 * target.sum(), "the inner parts should fill much of the object"
+
+
+def test_compound_scenes_have_contrast_inside_the_target():
+    plain = ShapeSynthesis(kinds={"blob": 1.0})
+    compound = ShapeSynthesis(kinds={"compound": 1.0})
+
+    def inner_spread(source, seed):
+        scene = source.sample(np.random.default_rng(seed), 2)
+        inside = ndimage.binary_erosion(scene.mask, iterations=2)
+        values = scene.image[inside] if inside.any() else scene.image[scene.mask]
+        return np.percentile(values, 95) - np.percentile(values, 5)
+
+    # Inner parts of their own intensity widen the spread of values inside the object.
+    assert np.median([inner_spread(compound, s) for s in range(24)]) > \
+        1.5 * np.median([inner_spread(plain, s) for s in range(24)])
+
+
 def test_shapes_replayable_and_varied():
     source = ShapeSynthesis()
     a = source.sample(np.random.default_rng(7), 2)

@@ -75,10 +75,7 @@ def render_model_card(config, *, file_name=None, validation=None):
     ]
     start = config.card.get("initialised_from")
     if start:  # fine-tuned: the starting weights' own training is part of the model's cost
-        before = start.get("training") or {}
-        rows.insert(-1, ("Initialised from", "`{}`, itself trained {} iterations in {:.0f} s: `{}`".format(
-            start.get("checkpoint"), before.get("iterations_done", "?"), before.get("seconds") or 0,
-            before.get("command", "-"))))
+        rows.insert(-1, ("Initialised from", _start_text(start, training.get("data"))))
     lines = ["# " + title, "", "| | |", "|---|---|"]
     lines += ["| {} | {} |".format(k, str(v).replace("|", "\\|").replace("\n", " ")) for k, v in rows]
     lines += ["", "## Validation on unseen structures", ""]
@@ -96,6 +93,23 @@ def render_model_card(config, *, file_name=None, validation=None):
                               "2D: " + settings["slices"] + "." if settings.get("slices") else "3D volumes."),
                   "", markdown_table(result)]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _start_text(start, data):
+    """The chain of checkpoints a fine-tuned model started from, earliest last.
+
+    A stage whose training data differ from the model's own (`data`) says so.
+    """
+    stages = []
+    while start:
+        before = start.get("training") or {}
+        text = "`{}`, itself trained {} iterations in {:.0f} s".format(
+            start.get("checkpoint"), before.get("iterations_done", "?"), before.get("seconds") or 0)
+        if before.get("data") and before["data"] != data:
+            text += " on other data ({})".format(_data_text(before["data"]))
+        stages.append(text + ": `{}`".format(before.get("command", "-")))
+        start = start.get("initialised_from")
+    return "; that one initialised from ".join(stages)
 
 
 def _data_text(data):

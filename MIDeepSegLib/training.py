@@ -437,7 +437,9 @@ def _load_initial_weights(network, config, path):
         raise ValueError("init: {} has a different architecture or input preparation: {} (training asks for {})"
                          .format(path, _comparable(source_config.to_dict()), _comparable(config.to_dict())))
     network.load_state_dict(source.state_dict())  # float16 weights are copied into float32 parameters
-    return {"checkpoint": str(path), "training": source_config.card.get("training")}
+    # The starting weights' own start too: a model fine-tuned in stages records every stage.
+    return {"checkpoint": str(path), "training": source_config.card.get("training"),
+            "initialised_from": source_config.card.get("initialised_from")}
 
 
 def _validate(network, validation, device, batch_size):

@@ -178,6 +178,16 @@ def test_init_starts_from_a_checkpoint_and_records_it(tmp_path):
     start = card_config.card["initialised_from"]
     assert start["checkpoint"] == str(first) and start["training"]["iterations_done"] == 4
     assert "Initialised from" in render_model_card(card_config)
+    # A second stage on other data records the whole chain, and the card says which data differed.
+    blobs = ShapeSynthesis(kinds={"blob": 1.0}, max_shape={2: 64, 3: 32})
+    again = tmp_path / "again.pt"
+    train(config, blobs, again, iterations=2, init=tuned, **options)
+    _, chain_config = load_checkpoint(again, device="cpu")
+    chain = chain_config.card["initialised_from"]
+    assert chain["checkpoint"] == str(tuned) and chain["initialised_from"]["checkpoint"] == str(first)
+    row = [line for line in render_model_card(chain_config).splitlines() if "Initialised from" in line][0]
+    assert row.index(str(tuned)) < row.index(str(first))
+    assert row.count("on other data (random shapes") == 2  # both earlier stages drew every shape kind
     with pytest.raises(ValueError, match="init: .* different architecture"):
         train(ModelConfig(2, features=(8, 16, 32), input_size=(64, 64)), SHAPES, tmp_path / "x.pt",
               iterations=1, init=first, **options)

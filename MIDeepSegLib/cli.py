@@ -92,6 +92,9 @@ def _parser():
                     help="scene source, repeatable, NAME or NAME@WEIGHT: synthetic (default: shapes + label "
                          "maps), shapes, labelmaps (mricron atlases, validation structures removed), inia19, "
                          "or a folder with imagesTr/ and labelsTr/")
+    tr.add_argument("--shape-kinds", nargs="+", metavar="KIND=P",
+                    help="random shapes' kinds and probabilities, e.g. blob=0.5 compound=0.5 (default: "
+                         "synthesis.SHAPE_KINDS; kinds: blob, elongated, concave, lobulated, holed, compound)")
     tr.add_argument("--out", required=True, help="checkpoint to write (e.g. model.pt)")
     tr.add_argument("--iterations", type=int, default=1000, help="optimisation steps (default 1000)")
     tr.add_argument("--batch-size", type=int, default=4, help="examples per step and process (default 4)")
@@ -205,6 +208,22 @@ def _benchmark(args):
     return 0
 
 
+def _shape_kinds(items):
+    """``["blob=0.5", ...]`` -> ``{"blob": 0.5, ...}`` in the given order (None -> None)."""
+    if not items:
+        return None
+    kinds = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            kinds[name] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise ValueError("--shape-kinds takes KIND=PROBABILITY items, got {!r}".format(item))
+    return kinds
+
+
 def _train(args):
     import shlex
 
@@ -218,7 +237,8 @@ def _train(args):
     if args.input_size:
         options["input_size"] = tuple(args.input_size)
     config = ModelConfig(args.dim, encoding=args.encoding, margin_mm=args.margin_mm, **options)
-    source = build_sources(args.data or ["synthetic"], templates_dir=args.templates)
+    source = build_sources(args.data or ["synthetic"], templates_dir=args.templates,
+                           shape_kinds=_shape_kinds(args.shape_kinds))
     argv = sys.argv[1:] if sys.argv[1:2] == ["train"] else ["train", "..."]
     train(config, source, args.out, iterations=args.iterations, batch_size=args.batch_size, lr=args.lr,
           weight_decay=args.weight_decay, lr_constant=args.lr_constant, lr_halve_every=args.lr_halve_every,

@@ -266,7 +266,7 @@ class MixedSource:
 SOURCE_NAMES = ("synthetic", "shapes", "labelmaps", "inia19")
 
 
-def build_sources(specs, *, templates_dir=None):
+def build_sources(specs, *, templates_dir=None, shape_kinds=None):
     """Build the training source from ``--data`` specifications.
 
     Parameters
@@ -281,6 +281,9 @@ def build_sources(specs, *, templates_dir=None):
         ``labelsTr/``).
     templates_dir : str or os.PathLike, optional
         The mricron templates folder (default /usr/share/mricron/templates).
+    shape_kinds : dict of str -> float, optional
+        The random shapes' kinds and probabilities (default
+        :data:`~MIDeepSegLib.synthesis.SHAPE_KINDS`).
 
     Returns
     -------
@@ -306,14 +309,14 @@ def build_sources(specs, *, templates_dir=None):
             except ValueError:
                 pass
         if name == "shapes":
-            sources.append(synthesis.ShapeSynthesis())
+            sources.append(synthesis.ShapeSynthesis(kinds=shape_kinds))
             weights.append(weight)
         elif name in ("labelmaps", "inia19"):
             which = ("inia19",) if name == "inia19" else ("aal", "brodmann", "aicha", "jhu")
             sources.append(synthesis.LabelMapSynthesis(synthesis.mricron_label_maps(templates, which=which)))
             weights.append(weight)
         elif name == "synthetic":
-            sources.append(synthesis.ShapeSynthesis())
+            sources.append(synthesis.ShapeSynthesis(kinds=shape_kinds))
             if templates.is_dir():
                 sources.append(synthesis.LabelMapSynthesis(synthesis.mricron_label_maps(templates)))
                 weights += [weight / 2, weight / 2]

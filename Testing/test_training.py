@@ -121,6 +121,21 @@ def test_cli_train_3d(tmp_path, capsys):
     assert "loss" in capsys.readouterr().err
 
 
+def test_cli_train_shape_kinds(tmp_path, capsys):
+    from MIDeepSegLib.cli import main
+
+    common = ["train", "--dim", "2", "--data", "shapes", "--features", "4", "8", "--input-size", "16", "16",
+              "--iterations", "1", "--batch-size", "1", "--val-size", "1", "--device", "cpu", "--threads", "1",
+              "--quiet"]
+    out = tmp_path / "m.pt"
+    assert main(common + ["--shape-kinds", "compound=3", "blob=1", "--out", str(out)]) == 0
+    _, config = load_checkpoint(out)
+    assert config.card["training"]["data"]["parts"][0]["kinds"] == {"compound": 0.75, "blob": 0.25}
+    for bad, message in [("blob", "KIND=PROBABILITY"), ("star=1", "kinds must map")]:
+        assert main(common + ["--shape-kinds", bad, "--out", str(tmp_path / "x.pt")]) == 2
+        assert message in capsys.readouterr().err
+
+
 def test_cli_train_reports_bad_data(tmp_path, capsys):
     from MIDeepSegLib.cli import main
 

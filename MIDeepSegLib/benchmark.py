@@ -428,10 +428,10 @@ def _refine_step(kind, image, spacing, cnn_box, cnn_probability, initial_mask, i
 
     Mirrors :meth:`Segmenter.refine`: the CNN probability is 0 outside the
     CNN's box, the clicks and the interior margin points are the seeds.
-    `kind`: "gc", "ifgc" (the Segmenter's, with the foreground reach) or
-    "ifgc_paper" (pure geodesic fusion, reach_mm=None).
+    `kind`: "gc", "ifgc" (the Segmenter's, with the clicks' reach) or
+    "ifgc_paper" (pure geodesic fusion, no reach).
     """
-    from .refinement import click_reach_mm, refine_gc, refine_ifgc
+    from .refinement import click_reaches, refine_gc, refine_ifgc
 
     def step(fg, bg, box, k):
         if k == 0:
@@ -443,9 +443,9 @@ def _refine_step(kind, image, spacing, cnn_box, cnn_probability, initial_mask, i
         probability[inner] = cnn_probability
         seeds = (shift_points(fg, box), shift_points(bg, box))
         if kind in ("ifgc", "ifgc_paper"):
-            reach_mm = click_reach_mm(crop.shape, spacing) if kind == "ifgc" else None
+            reaches = click_reaches(crop.shape, spacing) if kind == "ifgc" else {}
             result = refine_ifgc(crop, probability, *seeds, spacing, lam=lam, sigma=sigma, device=device,
-                                 reach_mm=reach_mm)
+                                 **reaches)
         else:
             result = refine_gc(crop, probability, *seeds, spacing, lam=lam, sigma=sigma)
         return _paste(result.mask, box, image.shape), time.perf_counter() - tick
@@ -1144,7 +1144,7 @@ _PROTOCOL = (
     "*that method's* current mask. NoC@85 / NoC@90: refinement clicks until Dice first reaches 0.85 / 0.90 "
     "(0: the initial result does); a case that never does counts as {penalty} (budget + 1). Time: seconds "
     "per interaction (initial, then mean per refinement click). Table 3's GC and the paper's IF-GC (pure "
-    "geodesic fusion, no foreground reach) replay the clicks the user gave our IF-GC (the paper's \"same set "
+    "geodesic fusion, no reach) replay the clicks the user gave our IF-GC (the paper's \"same set "
     "of clicks\").")
 
 
@@ -1252,7 +1252,7 @@ def _table3(methods, dim, ks, k_max):
     source = "CNN" if ifgc == "mideepseg" else "stand-in"
     lines.append("| initial ({}) | {} |".format(source, " | ".join(cells)))
     rows = ((gc, "GC"), (ifgc + "_paper" if ifgc == "standin_ifgc" else "mideepseg_ifgc_paper",
-                         "IF-GC, pure geodesic fusion (paper)"), (ifgc, "IF-GC with the foreground reach (ours)"))
+                         "IF-GC, pure geodesic fusion (paper)"), (ifgc, "IF-GC with the clicks' reach (ours)"))
     for name, short in rows:
         if name not in methods:
             continue

@@ -15,7 +15,7 @@ from scipy import ndimage
 from ._validation import check_points, check_spacing
 from .crop import box_shape, box_union, relaxed_bbox, shift_points
 from .preprocess import network_input, resize
-from .refinement import DISTANCE_SCALE, REACH_FRACTION, click_reach_mm, refine_ifgc
+from .refinement import BACKGROUND_REACH_FRACTION, DISTANCE_SCALE, REACH_FRACTION, click_reaches, refine_ifgc
 
 #: Fewest distinct interior margin points accepted. The crop is their relaxed
 #: bounding box and the network was trained with 3-4 (2D) / 5-6 (3D) points
@@ -135,6 +135,9 @@ class Segmenter:
         e^-1 per `reach` x the mean extent in mm of the working region (the
         relaxed box of the points, grown by clicks outside it); None = the
         paper's pure geodesic fusion. See :mod:`MIDeepSegLib.refinement`.
+    background_reach : float or None
+        The same for the background clicks (longer: they must be able to clear
+        a large wrongly included region); None = pure geodesic.
 
     Examples
     --------
@@ -145,7 +148,8 @@ class Segmenter:
     """
 
     def __init__(self, image, spacing=None, model="3d", device="auto", *, lam=DEFAULT_LAM, sigma=0.1, margin_mm=None,
-                 iterations="default", connectivity=None, distance_scale=DISTANCE_SCALE, reach=REACH_FRACTION):
+                 iterations="default", connectivity=None, distance_scale=DISTANCE_SCALE, reach=REACH_FRACTION,
+                 background_reach=BACKGROUND_REACH_FRACTION):
         from ._device import resolve_device
 
         self.image = _check_session_image(image)
@@ -163,8 +167,8 @@ class Segmenter:
         self.distance_scale = float(distance_scale)
         if not self.distance_scale > 0:
             raise ValueError("distance_scale must be > 0, got {}".format(distance_scale))
-        click_reach_mm((1,) * self.image.ndim, None, reach)  # validates reach
-        self.reach = reach
+        click_reaches((1,) * self.image.ndim, None, reach, background_reach)  # validates both
+        self.reach, self.background_reach = reach, background_reach
         self._history = []
 
     # -- session -----------------------------------------------------------------
@@ -283,7 +287,7 @@ class Segmenter:
                               shift_points(all_bg, box), self.spacing, lam=self.lam, sigma=self.sigma,
                               iterations=self.iterations, device=self.device, connectivity=self.connectivity,
                               distance_scale=self.distance_scale,
-                              reach_mm=click_reach_mm(crop.shape, self.spacing, self.reach))
+                              **click_reaches(crop.shape, self.spacing, self.reach, self.background_reach))
         timings.update(refined.timings)
         timings["total"] = time.perf_counter() - start
         result = Result(self.image.shape, box, refined.mask, refined.probability, timings)

@@ -74,6 +74,24 @@ def test_foreground_click_recovers_missed_part(ndim):
     assert set(after.timings) == {"geodesic", "fusion", "graphcut"}
 
 
+def _weak_disc(ndim):
+    """A disc / ball of 3 % contrast in a wide homogeneous field, radius 0.2 x the last axis.
+
+    A dark and a bright band at the far ends of the last axis: the crop's
+    intensity range is not the disc's contrast. Returns image (float32),
+    truth (bool), the voxel index grid and each voxel's distance to the centre.
+    """
+    rng = np.random.default_rng(1)
+    shape = (64, 64) if ndim == 2 else (24, 48, 48)
+    grid = np.indices(shape).astype(float)
+    radius = np.sqrt(sum((g - c) ** 2 for g, c in zip(grid, np.array(shape) // 2)))
+    truth = radius <= shape[-1] * 0.2
+    image = (np.where(truth, 0.53, 0.5) + rng.normal(0, 0.001, shape)).astype(np.float32)
+    image[..., :2] = 0.0
+    image[..., -2:] = 1.0
+    return image, truth, grid, radius
+
+
 @pytest.mark.parametrize("ndim", [2, 3])
 def test_reach_keeps_a_foreground_click_local_across_a_weak_boundary(ndim):
     """A disc of 3 % contrast in a wide homogeneous field; the CNN misses a rim of it.
@@ -85,17 +103,9 @@ def test_reach_keeps_a_foreground_click_local_across_a_weak_boundary(ndim):
     0.73 / 0.49 before the click, 0.23 / 0.14 after it without the reach,
     0.79 / 0.64 with it.
     """
-    rng = np.random.default_rng(1)
-    shape = (64, 64) if ndim == 2 else (24, 48, 48)
-    centre = np.array(shape) // 2
-    grid = np.indices(shape).astype(float)
-    radius = np.sqrt(sum((g - c) ** 2 for g, c in zip(grid, centre)))
-    truth = radius <= shape[-1] * 0.2
+    image, truth, grid, radius = _weak_disc(ndim)
+    shape, centre = image.shape, np.array(image.shape) // 2
     core = radius <= shape[-1] * 0.2 - 3  # the CNN misses the outer 3-voxel rim
-    image = (np.where(truth, 0.53, 0.5) + rng.normal(0, 0.001, shape)).astype(np.float32)
-    # a dark and a bright band at the far ends: the crop's range is not the disc's contrast
-    image[..., :2] = 0.0
-    image[..., -2:] = 1.0
     prob = np.where(core, 0.9, 0.1).astype(np.float32)
     click = centre.copy()
     click[-1] += int(shape[-1] * 0.2) - 1  # in the missed rim
@@ -118,16 +128,9 @@ def test_background_reach_keeps_the_object_across_a_weak_boundary(ndim):
     disc left); with the background reach as well the disc stays (99 % / 94 %)
     and the slab goes (0 % left) in 2D and 3D.
     """
-    rng = np.random.default_rng(1)
-    shape = (64, 64) if ndim == 2 else (24, 48, 48)
-    centre = np.array(shape) // 2
-    grid = np.indices(shape).astype(float)
-    radius = np.sqrt(sum((g - c) ** 2 for g, c in zip(grid, centre)))
+    image, truth, grid, radius = _weak_disc(ndim)
+    shape, centre = image.shape, np.array(image.shape) // 2
     r0 = shape[-1] * 0.2
-    truth = radius <= r0
-    image = (np.where(truth, 0.53, 0.5) + rng.normal(0, 0.001, shape)).astype(np.float32)
-    image[..., :2] = 0.0
-    image[..., -2:] = 1.0
     slab = (grid[-1] > centre[-1]) & (grid[-1] < shape[-1] * 0.85) & (np.abs(grid[-2] - centre[-2]) < r0) & ~truth
     prob = np.where(truth | slab, 0.9, 0.1).astype(np.float32)
     points = []  # interior margin points, 2 voxels inside the disc on each axis

@@ -278,9 +278,8 @@ class ShapeSynthesis:
     shape with inner parts of their own, strongly contrasting intensities (a
     rim around a core, inner blobs), as a brain has grey matter around white
     matter and ventricles, a tumour a necrotic core, a kidney its medulla.
-    Distractors are blobs of random
-    intensity, some placed to touch the target, sometimes with a low
-    contrast to it. Background and objects carry smooth random textures;
+    Distractors are blobs of random intensity, some placed to touch the
+    target, sometimes with a low contrast to it. Background and objects carry smooth random textures;
     then come a bias field, partial-volume edges, blur and noise. The voxel
     size is random, with thick slices or anisotropic pixels a third of the
     time.
@@ -423,7 +422,7 @@ class ShapeSynthesis:
 
 
 def _paint_inner_parts(rng, image, target, mesh, spacing, radius_mm, pv_sigma):
-    """Paint a compound object's inside: a core within a rim, and/or 1-4 inner blobs.
+    """Paint a compound object's inside: a core within a rim (3 times in 5) and 0-4 inner blobs (1-4 without a core).
 
     The parts keep at least 1.5 voxels (finest axis) away from the target's
     boundary, so the object's outline stays the target's; their intensities

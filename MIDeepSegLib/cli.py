@@ -214,13 +214,11 @@ def _shape_kinds(items):
         return None
     kinds = {}
     for item in items:
-        name, sep, value = item.partition("=")
+        name, _, value = item.partition("=")
         try:
             kinds[name] = float(value)
-        except ValueError:
-            sep = ""
-        if not sep:
-            raise ValueError("--shape-kinds takes KIND=PROBABILITY items, got {!r}".format(item))
+        except ValueError:  # no "=" leaves value empty
+            raise ValueError("--shape-kinds takes KIND=PROBABILITY items, got {!r}".format(item)) from None
     return kinds
 
 

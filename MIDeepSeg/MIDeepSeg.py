@@ -44,7 +44,7 @@ def _addLibraryToPath():
 
 
 _addLibraryToPath()
-from MIDeepSegLib import geometry  # numpy only: importing MIDeepSegLib never imports torch
+from MIDeepSegLib import geometry, settings  # numpy only: importing MIDeepSegLib never imports torch
 from MIDeepSegLib.session import ClickSession
 
 logger = logging.getLogger(__name__)
@@ -144,8 +144,8 @@ class MIDeepSegParameterNode:
     autoUpdate: bool = True
     modelPath: str = ""  # empty: the shipped weights of the mode
     device: str = "auto"
-    lam: Annotated[float, WithinRange(0.0, 50.0)] = 1.0
-    sigma: Annotated[float, WithinRange(0.01, 1.0)] = 0.1
+    lam: Annotated[float, WithinRange(0.0, 50.0)] = settings.LAM
+    sigma: Annotated[float, WithinRange(0.01, 1.0)] = settings.SIGMA
 
 
 #
@@ -697,7 +697,8 @@ class MIDeepSegLogic(ScriptedLoadableModuleLogic):
     # --- segmentation ---------------------------------------------------------------------------------
 
     def update(self, volumeNode, segmentationNode, segmentID, interior, foreground=None, background=None,
-               mode="3D", sliceView=None, model=None, device="auto", lam=1.0, sigma=0.1):
+               mode="3D", sliceView=None, model=None, device="auto", lam=settings.LAM,
+               sigma=settings.SIGMA):
         """Bring the segment up to date with these clicks; return an :class:`UpdateResult`.
 
         Clicks are point lists or (N, 3) world RAS arrays. One session is kept

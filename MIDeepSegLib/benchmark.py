@@ -62,6 +62,7 @@ from scipy import ndimage
 
 from .crop import box_shape, box_union, relaxed_bbox, shift_points
 from .metrics import assd, dice
+from .settings import LAM, SIGMA
 from .simulate import Click, interior_margin_points, refinement_click
 
 #: One case. ``image``: float32 (H, W) or (D, H, W), array order; ``truth``:
@@ -481,8 +482,8 @@ def stand_in_probability(truth_crop):
     return (0.05 + 0.9 * np.clip(ndimage.gaussian_filter(moved, 0.7), 0.0, 1.0)).astype(np.float32)
 
 
-def run_case(case, rng, *, peer_names, model=None, encoders=None, max_clicks=10, margin_mm=5.0, lam=1.0,
-             sigma=0.1, device="cpu"):
+def run_case(case, rng, *, peer_names, model=None, encoders=None, max_clicks=10, margin_mm=5.0, lam=LAM,
+             sigma=SIGMA, device="cpu"):
     """Run every method on one case with the same simulated user.
 
     Parameters
@@ -560,8 +561,8 @@ def run_case(case, rng, *, peer_names, model=None, encoders=None, max_clicks=10,
 
 
 def run_benchmark(cases="colin27", *, dims=(2, 3), models=None, encoding_models=None, max_clicks=10,
-                  quick=False, seed=0, peers=None, templates_dir=None, brain=True, device="auto", lam=1.0,
-                  sigma=0.1, progress=True, out_dir=None, command=None):
+                  quick=False, seed=0, peers=None, templates_dir=None, brain=True, device="auto", lam=LAM,
+                  sigma=SIGMA, progress=True, out_dir=None, command=None):
     """Run the benchmark and (optionally) write its outputs.
 
     Parameters

@@ -9,6 +9,8 @@ one line on stderr with exit status 2, without a traceback.
 import argparse
 import sys
 
+from .settings import LAM, SIGMA
+
 _EXAMPLES = """examples:
   mideepseg segment ct.nii.gz --points organ.mrk.json --out organ_mask.nii.gz
   mideepseg segment ct.nii.gz --points organ.mrk.json --foreground fix.mrk.json --out mask.nii.gz
@@ -69,8 +71,10 @@ def _parser():
                                     "the slice, z/y/x (array axes 0/1/2)")
     seg.add_argument("--slice", type=int,
                      help="slice index along --axis (default: the slice the points lie on)")
-    seg.add_argument("--lam", type=float, help="graph-cut weight lambda (default: the session's, 1; the paper's is 5)")
-    seg.add_argument("--sigma", type=float, default=0.1, help="graph-cut contrast scale sigma (default 0.1)")
+    seg.add_argument("--lam", type=float, help="graph-cut weight lambda (default: the session's, {:g}; the paper's "
+                                               "is 5)".format(LAM))
+    seg.add_argument("--sigma", type=float, help="graph-cut contrast scale sigma (default: the session's, {:g}; the "
+                                                 "paper's is 0.1)".format(SIGMA))
     seg.add_argument("--save-points", help="write all clicks as one Slicer .mrk.json per kind, with this "
                                            "prefix (e.g. session -> session_points.mrk.json, ...)")
     seg.set_defaults(run=_segment)
@@ -287,8 +291,8 @@ def _segment(args):
         raise UserError("--slice needs --axis")
 
     model = args.model or "{}d".format(image.ndim)
-    options = {} if args.lam is None else {"lam": args.lam}
-    segmenter = Segmenter(image, spacing, model=model, device=args.device, sigma=args.sigma, **options)
+    options = {name: value for name, value in (("lam", args.lam), ("sigma", args.sigma)) if value is not None}
+    segmenter = Segmenter(image, spacing, model=model, device=args.device, **options)
     result = segmenter.initial(points)
     _print_timings("initial", result)
     if foreground is not None or background is not None:

@@ -20,7 +20,7 @@ from scipy import ndimage
 
 from .cuemap import egd
 from .metrics import assd, dice
-from .refinement import click_reach_mm, refine_ifgc
+from .refinement import click_reaches, refine_ifgc
 from .simulate import interior_margin_points, refinement_click
 from .visualise import colormap, draw_outline, draw_points, side_by_side, to_rgb, write_png
 
@@ -43,7 +43,8 @@ def run_demo(out_dir, seed=0, device="auto", n_clicks=3):
     """Run the demo, write pictures and figures to `out_dir`, print a summary; returns the figures dict."""
     from .checkpoint import resolve_model
     from .io import ImageGeometry, write_mask
-    from .segmenter import DEFAULT_LAM, Segmenter
+    from .segmenter import Segmenter
+    from .settings import LAM, SIGMA
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -78,7 +79,7 @@ def run_demo(out_dir, seed=0, device="auto", n_clicks=3):
             mask, fused, seconds = step.mask, step.probability, step.timings["total"]
         else:
             step = refine_ifgc(image, probability, np.array(foreground), np.array(background).reshape(-1, 2),
-                               spacing, lam=DEFAULT_LAM, reach_mm=click_reach_mm(image.shape, spacing))
+                               spacing, lam=LAM, sigma=SIGMA, **click_reaches(image.shape, spacing))
             mask, fused, seconds = step.mask, step.probability, sum(step.timings.values())
         figures["after_{}_clicks".format(k)] = {"dice": round(dice(mask, truth), 4),
                                                 "assd_mm": round(assd(mask, truth, spacing), 3),

@@ -8,6 +8,11 @@ probability with the same hard constraints.
 
 Both work on whatever region they are given; the Segmenter passes the crop.
 
+The values the session uses (distance scale, reaches, lam, sigma) live in
+:mod:`MIDeepSegLib.settings`, which says how they were tuned. The figures
+below measured each mechanism when it was introduced, with the settings of
+that time (distance scale 10, lam 1, sigma 0.1).
+
 The scale of the distances in the fusion
 ----------------------------------------
 Eq. 3-7 turn geodesic distances into weights, alpha = exp(-D), so the unit of
@@ -15,22 +20,19 @@ D decides how far a click reaches. Measured on the crop rescaled to [0, 1]
 (the scale of the initial EGD cue map), D stays below ~0.5 across a whole
 crop: alpha ~ 1 everywhere and one click overrides the network in the whole
 crop (a test case went from Dice 0.87 to 0.14 after one correction click).
-The fusion therefore measures D on the crop rescaled to [0, DISTANCE_SCALE]
-(= 10 x the [0, 1] distance): each edge of 10 % contrast that a path crosses
-multiplies alpha by e^-1 or less, while a homogeneous region connected to
-the click stays close to it. With it the same cases improve with every click (0.87 -> 0.94
--> 0.95 in 3D, 0.97 -> 0.99 in 2D; Testing/test_segmenter.py).
+The fusion therefore measures D on the crop rescaled to [0, DISTANCE_SCALE]:
+at scale s, each edge of contrast c (on [0, 1]) that a path crosses multiplies
+alpha by e^(-s c) or less, while a homogeneous region connected to the click
+stays close to it. At scale 10 the same cases improve with every click (0.87
+-> 0.94 -> 0.95 in 3D, 0.97 -> 0.99 in 2D; Testing/test_segmenter.py).
 
-Open problem (measured, not solved): on smooth, low-contrast real images the
-scale is too small. On 2D centre slices of the unseen Colin27 deep grey
-structures (2D model trained on synthetic data, 5 simulated clicks,
-lam = 5) the mean Dice after 5 clicks is 0.77 at scale 10, where a background
-click whose region leaks across a weak boundary can collapse a case to
-0.05; it is 0.87 at scale 30 (plain GC: 0.86). At scale 30, though, a click
-on the noisy synthetic scenes barely acts (a missed part 16 % recovered
-instead of all of it). A noise-adaptive scale (unit = the crop's median
-neighbour step) did not resolve both. ``distance_scale`` is therefore a
-parameter (Segmenter(..., distance_scale=...)).
+Without the reaches below, scale 10 was too short on smooth, low-contrast
+real images: on 2D centre slices of the unseen Colin27 deep grey structures
+(5 simulated clicks, lam = 5) a background click whose region leaked across
+a weak boundary could collapse a case to 0.05 (mean 0.77; 0.87 at scale 30,
+where a click on the noisy synthetic scenes barely acted). The reaches bound
+how far a click acts in millimetres, whatever the contrast, and with them the
+shorter scale 5 is the better one (:mod:`MIDeepSegLib.settings`).
 
 A foreground click's reach
 --------------------------
@@ -97,16 +99,7 @@ from .fusion import information_fusion
 from .geodesic import geodesic_distances
 from .graphcut import graph_cut
 from .intensity import rescale_unit
-
-#: Intensity range, after rescaling the crop, on which the fusion measures
-#: geodesic distances (see the module notes).
-DISTANCE_SCALE = 10.0
-
-#: A foreground seed's reach as a fraction of the working region's mean extent (see the module notes).
-REACH_FRACTION = 0.3
-
-#: A background click's reach, as a fraction of the same extent (see the module notes).
-BACKGROUND_REACH_FRACTION = 2.0
+from .settings import BACKGROUND_REACH_FRACTION, DISTANCE_SCALE, REACH_FRACTION
 
 #: ``mask`` uint8, ``probability`` float32 (the map the graph cut used), ``timings`` dict of seconds.
 Refinement = namedtuple("Refinement", ["mask", "probability", "timings"])

@@ -15,7 +15,8 @@ from scipy import ndimage
 from ._validation import check_points, check_spacing
 from .crop import box_shape, box_union, relaxed_bbox, shift_points
 from .preprocess import network_input, resize
-from .refinement import BACKGROUND_REACH_FRACTION, DISTANCE_SCALE, REACH_FRACTION, click_reaches, refine_ifgc
+from .refinement import click_reaches, refine_ifgc
+from .settings import BACKGROUND_REACH_FRACTION, DISTANCE_SCALE, LAM, REACH_FRACTION, SIGMA
 
 #: Fewest distinct interior margin points accepted. The crop is their relaxed
 #: bounding box and the network was trained with 3-4 (2D) / 5-6 (3D) points
@@ -23,16 +24,6 @@ from .refinement import BACKGROUND_REACH_FRACTION, DISTANCE_SCALE, REACH_FRACTIO
 #: delimit an object along every axis.
 MIN_POINTS = {2: 3, 3: 4}
 
-#: The session's graph-cut weight. The paper's lam = 5 (graph_cut's default)
-#: erases small, low-contrast objects: on 2D slices of the unseen Colin27 deep
-#: grey structures (2D model trained on synthetic data, 5 simulated clicks)
-#: mean Dice went 0.834 -> 0.745 with lam = 5 (single cases collapsing to
-#: 0.02) and 0.834 -> 0.877 with lam = 1 (worst case 0.78); the whole brain
-#: 0.886 -> 0.912 and -> 0.902. With the true mask as a 0.9 / 0.1 probability,
-#: lam = 5 cuts the 3D pallidum away entirely (Dice 0), lam = 1 keeps it.
-#: These figures come from the validation cases, so they choose the value;
-#: they are not an independent test of it.
-DEFAULT_LAM = 1.0
 
 _MODEL_CACHE = {}
 
@@ -117,8 +108,8 @@ class Segmenter:
     device : "auto", "cpu", "cuda", "cuda:N", "mps"
         Where the network and the geodesic distances run.
     lam, sigma : float
-        Graph-cut weight and contrast scale (paper: 5 and 0.1; the session
-        uses lam = DEFAULT_LAM = 1, see its note).
+        Graph-cut weight and contrast scale (paper: 5 and 0.1; default: the
+        tuned values in :mod:`MIDeepSegLib.settings`).
     margin_mm : float, optional
         Margin of the relaxed bounding box; default: the model's (the value it
         was trained with).
@@ -129,6 +120,7 @@ class Segmenter:
     distance_scale : float
         How far a refinement click reaches in the fusion (see
         :mod:`MIDeepSegLib.refinement`): larger = more local.
+        This and the two reaches default to :mod:`MIDeepSegLib.settings`.
     reach : float or None
         The foreground seeds' (interior margin points' and foreground
         clicks') weight in the fusion also decays with Euclidean distance, by
@@ -147,7 +139,7 @@ class Segmenter:
     >>> seg.undo()                                                      # doctest: +SKIP
     """
 
-    def __init__(self, image, spacing=None, model="3d", device="auto", *, lam=DEFAULT_LAM, sigma=0.1, margin_mm=None,
+    def __init__(self, image, spacing=None, model="3d", device="auto", *, lam=LAM, sigma=SIGMA, margin_mm=None,
                  iterations="default", connectivity=None, distance_scale=DISTANCE_SCALE, reach=REACH_FRACTION,
                  background_reach=BACKGROUND_REACH_FRACTION):
         from ._device import resolve_device

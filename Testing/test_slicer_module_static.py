@@ -10,6 +10,7 @@
 * every ``self.ui.<name>`` is a widget of the ``.ui`` file, every ``SlicerParameterName``
   of the ``.ui`` is a field of the ``@parameterNodeWrapper`` class, and every Slicer
   widget class and property of the ``.ui`` exists in both versions;
+* the parameter node's and the ``.ui``'s lam and sigma are MIDeepSegLib.settings';
 * the module and MIDeepSegLib parse as Python 3.9 (``ast`` and ``vermin``), and ruff
   finds no undefined names.
 
@@ -181,6 +182,24 @@ def check_module_source(source, ui_text):
 def test_module_uses_only_api_present_in_slicer_5_8_and_main():
     problems = check_module_source(MODULE.read_text(encoding="utf-8"), UI.read_text(encoding="utf-8"))
     assert problems == []
+
+
+def test_graph_cut_defaults_are_the_library_settings():
+    """The parameter node and the .ui's sliders start at MIDeepSegLib.settings' lam and sigma."""
+    from MIDeepSegLib import settings
+
+    expected = {"lam": settings.LAM, "sigma": settings.SIGMA}
+    tree = ast.parse(MODULE.read_text(encoding="utf-8"))
+    wrapper = next(node for node in tree.body if isinstance(node, ast.ClassDef) and node.name.endswith("ParameterNode"))
+    defaults = {field.target.id: _dotted(field.value) for field in wrapper.body
+                if isinstance(field, ast.AnnAssign) and field.target.id in expected}
+    assert defaults == {"lam": "settings.LAM", "sigma": "settings.SIGMA"}
+    sliders = {}
+    for widget in ET.fromstring(UI.read_text(encoding="utf-8")).iter("widget"):
+        parameter = widget.find("property[@name='SlicerParameterName']/string")
+        if parameter is not None and parameter.text in expected:
+            sliders[parameter.text] = float(widget.find("property[@name='value']/double").text)
+    assert sliders == expected
 
 
 def test_module_and_library_parse_as_python_3_9():

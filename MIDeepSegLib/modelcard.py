@@ -87,11 +87,14 @@ def render_model_card(config, *, file_name=None, validation=None):
         cap = "up to {} clicks".format(settings["max_clicks"])
         if settings.get("brain_max_clicks") is not None:
             cap += " ({} for the whole brain)".format(settings["brain_max_clicks"])
-        lines += ["{}. Simulated user: interior margin points, then one click per refinement on the largest "
-                  "error region; seed {}, {}; after 5 clicks a case stops once it reaches the target Dice. "
-                  "{}".format(settings["data"], settings["seed"], cap,
-                              "2D: " + settings["slices"] + "." if settings.get("slices") else "3D volumes."),
-                  "", markdown_table(result)]
+        text = ("{}. Simulated user: interior margin points, then one click per refinement on the largest "
+                "error region; seed {}, {}; after 5 clicks a case stops once it reaches the target Dice. "
+                "{}".format(settings["data"], settings["seed"], cap,
+                            "2D: " + settings["slices"] + "." if settings.get("slices") else "3D volumes."))
+        if settings.get("refinement"):  # results recorded before it was stored do not say
+            text += " Refinement settings: {}.".format(", ".join(
+                "{} {:g}".format(name.replace("_", " "), value) for name, value in settings["refinement"].items()))
+        lines += [text, "", markdown_table(result)]
     return "\n".join(lines).rstrip() + "\n"
 
 

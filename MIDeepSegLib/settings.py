@@ -56,3 +56,9 @@ REACH_FRACTION = 0.2
 
 #: A background click's reach, as a fraction of the same extent.
 BACKGROUND_REACH_FRACTION = 1.0
+
+
+def as_keywords():
+    """The values above as ``Segmenter`` keywords (how validation results record them)."""
+    return {"lam": LAM, "sigma": SIGMA, "distance_scale": DISTANCE_SCALE, "reach": REACH_FRACTION,
+            "background_reach": BACKGROUND_REACH_FRACTION}

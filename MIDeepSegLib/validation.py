@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from . import settings as refinement_settings
 from .metrics import assd, dice
 from .simulate import interior_margin_points, refinement_click
 from .synthesis import MRICRON_TEMPLATES, VALIDATION_STRUCTURES_AAL
@@ -242,6 +243,7 @@ def validate_unseen(model, *, templates_dir=MRICRON_TEMPLATES, structures=None, 
     settings = {"data": "Colin27 T1 (mricron ch2.nii.gz), AAL labels, ch2bet brain mask",
                 "seed": seed, "max_clicks": max_clicks, "brain_max_clicks": brain_max_clicks,
                 "target_dice": target_dice, "device": str(device),
+                "refinement": refinement_settings.as_keywords(),
                 "slices": None if config.spatial_dims == 3 else "centre slice of each structure along axes "
                           + ", ".join(AXIS_NAMES[a] for a in axes)}
     model_info = {"spatial_dims": config.spatial_dims, "features": list(config.features),

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from MIDeepSegLib import settings
 from MIDeepSegLib.checkpoint import ModelConfig, build_model, load_checkpoint, save_checkpoint
 from MIDeepSegLib.modelcard import SPLIT, record_validation, render_model_card
 from MIDeepSegLib.segmenter import Segmenter
@@ -160,5 +161,8 @@ def test_run_validation_writes_outputs(tmp_path):
                    axes=(1,), max_clicks=1, device="cpu", progress=False)
     assert json.loads((tmp_path / "v.json").read_text())["cases"][0]["axis"] == "y"
     assert "amygdala_L (y=" in (tmp_path / "v.md").read_text()
-    assert "## Validation on unseen structures" in (tmp_path / "card.md").read_text()
-    assert load_checkpoint(path)[1].card["validation"][0]["settings"]["max_clicks"] == 1
+    card = (tmp_path / "card.md").read_text()
+    assert "## Validation on unseen structures" in card
+    assert "Refinement settings: lam {:g}, sigma {:g}, distance scale".format(settings.LAM, settings.SIGMA) in card
+    recorded = load_checkpoint(path)[1].card["validation"][0]["settings"]
+    assert recorded["max_clicks"] == 1 and recorded["refinement"] == settings.as_keywords()

@@ -34,7 +34,7 @@ Mean Dice after 0 / 1 / 3 / 5 clicks on the tuning set:
 
 and on the validation structures (AAL deep grey; reported, not used for the
 choice): 2D 0.841 / 0.853 / 0.875 / 0.887 -> 0.841 / 0.866 / 0.887 / 0.893,
-3D 0.760 / 0.778 / 0.786 / 0.793 -> 0.760 / 0.787 / 0.798 / 0.804. The
+3D 0.760 / 0.778 / 0.786 / 0.793 -> 0.760 / 0.788 / 0.797 / 0.805. The
 initial result does not depend on these settings.
 """
 

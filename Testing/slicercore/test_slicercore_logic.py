@@ -1,0 +1,184 @@
+"""MIDeepSegLogic, unchanged, on real MRML nodes with the shipped models.
+
+The scene is the self-test's (MIDeepSegLib.scenes.tilted_lesion_volume as MRML):
+a sagittally acquired, 10-degree tilted volume (oblique IJK->RAS) with
+0.8 x 0.9 x 2.5 mm voxels under a parent linear transform, a bright lesion of
+known shape and a dark sphere in another segment that must stay as it is.
+Clicks are real vtkMRMLMarkupsFiducialNode control points, placed in world
+coordinates computed with numpy (not with the module's own conversions);
+masks are read back through Slicer's own export
+(slicer.util.arrayFromSegmentBinaryLabelmap -> ExportSegmentsToLabelmapNode).
+"""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("slicer_core", reason=__import__("conftest").SKIP_REASON)
+
+import slicer  # noqa: E402
+import vtk  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture
+def tilted(module, scene):
+    """The self-test's scene: volume, transform, segmentation with 'other' and 'target' segments."""
+    return module.MIDeepSegTest._syntheticScene()
+
+
+def _points(module, arrayPoints, scene, name):
+    return module.MIDeepSegTest._pointList(arrayPoints, scene["toWorld"], name)
+
+
+def _segment(module, scene, segmentID, segmentation=None):
+    segmentation = segmentation or scene["segmentation"]
+    return slicer.util.arrayFromSegmentBinaryLabelmap(segmentation, segmentID, scene["volume"]) > 0
+
+
+def _dice(a, b):
+    return 2.0 * np.logical_and(a, b).sum() / max(int(a.sum()) + int(b.sum()), 1)
+
+
+def _geometryParameter(segmentationNode):
+    name = slicer.vtkSegmentationConverter.GetReferenceImageGeometryParameterName()
+    return segmentationNode.GetSegmentation().GetConversionParameter(name)
+
+
+def test_the_scene_is_oblique_anisotropic_and_transformed(tilted):
+    """What the other tests rely on, read back from the MRML nodes."""
+    volume = tilted["volume"]
+    directions = np.zeros((3, 3))
+    volume.GetIJKToRASDirections(directions)
+    assert np.abs(directions - np.round(directions)).max() > 0.1  # not axis-aligned
+    assert np.ptp(volume.GetSpacing()) > 1.0  # 0.8 / 0.9 / 2.5 mm
+    parent = volume.GetParentTransformNode()
+    assert parent is not None and parent.IsLinear()
+    assert not np.allclose(slicer.util.arrayFromTransformMatrix(parent), np.eye(4))
+
+
+def test_initial_points_then_clicks_then_undo(module, tilted):
+    """Interior points -> the known object; a correction click; removing it undoes exactly; 'other' untouched."""
+    logic = module.MIDeepSegLogic()
+    other = _segment(module, tilted, tilted["otherID"])
+    assert other.sum() > 0
+    interior = _points(module, tilted["interior"], tilted, "interior")
+    lists = {True: _points(module, [], tilted, "foreground"), False: _points(module, [], tilted, "background")}
+
+    def run():
+        return logic.update(tilted["volume"], tilted["segmentation"], tilted["targetID"], interior, lists[True],
+                            lists[False]).action
+
+    assert run() == "initial"
+    masks = [_segment(module, tilted, tilted["targetID"])]
+    assert _dice(masks[0], tilted["lesion"]) >= 0.80
+    assert run() == "none"  # nothing changed: no recomputation
+
+    # a foreground click inside the lesion where the mask missed it (or its centre) and a background click
+    # on the dark sphere: both clicks' voxels must end up on the right side
+    missed = np.argwhere(tilted["lesion"] & ~masks[0])
+    fgVoxel = missed[len(missed) // 2] if len(missed) else np.rint(tilted["center"]).astype(int)
+    bgVoxel = np.argwhere(tilted["other"])[len(np.argwhere(tilted["other"])) // 2]
+    for voxel, foreground in ((fgVoxel, True), (bgVoxel, False)):
+        lists[foreground].AddControlPointWorld(*(tilted["toWorld"] @ np.r_[voxel[::-1], 1.0])[:3])
+        assert run() == "refine"
+        masks.append(_segment(module, tilted, tilted["targetID"]))
+    assert masks[-1][tuple(fgVoxel)] and not masks[-1][tuple(bgVoxel)]
+    assert _dice(masks[-1], tilted["lesion"]) >= _dice(masks[0], tilted["lesion"]) - 0.01
+
+    lists[False].RemoveNthControlPoint(0)
+    assert run() == "undo"
+    assert np.array_equal(_segment(module, tilted, tilted["targetID"]), masks[-2])
+    assert np.array_equal(_segment(module, tilted, tilted["otherID"]), other)
+
+
+def test_a_segmentation_made_by_the_module_is_on_the_volume_grid_under_its_transform(module, tilted):
+    segmentation = module.MIDeepSegLogic.createSegmentation(tilted["volume"])
+    assert segmentation.GetTransformNodeID() == tilted["volume"].GetTransformNodeID()
+    reference = segmentation.GetNodeReference(slicer.vtkMRMLSegmentationNode.GetReferenceImageGeometryReferenceRole())
+    assert reference is tilted["volume"]
+
+
+def test_writing_into_a_closed_surface_segmentation(module, tilted):
+    """Issue 14 item 9: the segmentation's source representation is a closed surface (e.g. imported models)."""
+    volume = tilted["volume"]
+    segmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", "surfaces")
+    segmentation.SetAndObserveTransformNodeID(volume.GetTransformNodeID())
+    closedSurface = slicer.vtkSegmentationConverter.GetSegmentationClosedSurfaceRepresentationName()
+    segmentation.GetSegmentation().SetSourceRepresentationName(closedSurface)
+    ball = vtk.vtkSphereSource()
+    ball.SetRadius(6.0)
+    ball.SetCenter(*(tilted["toWorld"] @ np.r_[np.argwhere(tilted["other"]).mean(axis=0)[::-1], 1.0])[:3])
+    ball.Update()
+    ballID = segmentation.AddSegmentFromClosedSurfaceRepresentation(ball.GetOutput(), "ball")
+    ballPoints = vtk.vtkPolyData()
+    segmentation.GetClosedSurfaceRepresentation(ballID, ballPoints)
+    targetID = segmentation.GetSegmentation().AddEmptySegment("", "target")
+
+    logic = module.MIDeepSegLogic()
+    interior = _points(module, tilted["interior"], tilted, "interior")
+    assert logic.update(volume, segmentation, targetID, interior).action == "initial"
+    written = _segment(module, tilted, targetID, segmentation)
+    assert _dice(written, tilted["lesion"]) >= 0.80
+    after = vtk.vtkPolyData()
+    segmentation.GetClosedSurfaceRepresentation(ballID, after)
+    assert after.GetNumberOfPoints() == ballPoints.GetNumberOfPoints()  # the other segment's surface is as it was
+    np.testing.assert_allclose(vtk.util.numpy_support.vtk_to_numpy(after.GetPoints().GetData()),
+                               vtk.util.numpy_support.vtk_to_numpy(ballPoints.GetPoints().GetData()))
+
+
+def test_the_users_segmentation_geometry_is_left_as_it_was(module, tilted):
+    """Issue 14 item 10: a segmentation the user made on a finer (oversampled) grid keeps that grid."""
+    volume = tilted["volume"]
+    ijkToRAS = vtk.vtkMatrix4x4()
+    volume.GetIJKToRASMatrix(ijkToRAS)
+    fine = slicer.util.arrayFromVTKMatrix(ijkToRAS)
+    fine[:3, :3] *= 0.5  # half the voxel size on every axis
+    shape = tuple(2 * n for n in slicer.util.arrayFromVolume(volume).shape)
+    fineVolume = slicer.util.addVolumeFromArray(np.zeros(shape, np.uint8), ijkToRAS=fine, name="fine grid")
+    fineVolume.SetAndObserveTransformNodeID(volume.GetTransformNodeID())
+    segmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", "user's")
+    segmentation.SetAndObserveTransformNodeID(volume.GetTransformNodeID())
+    segmentation.SetReferenceImageGeometryParameterFromVolumeNode(fineVolume)
+    targetID = segmentation.GetSegmentation().AddEmptySegment("", "target")
+    before = _geometryParameter(segmentation)
+
+    logic = module.MIDeepSegLogic()
+    interior = _points(module, tilted["interior"], tilted, "interior")
+    logic.update(volume, segmentation, targetID, interior)
+    assert _geometryParameter(segmentation) == before
+    assert _dice(_segment(module, tilted, targetID, segmentation), tilted["lesion"]) >= 0.80
+
+
+def test_scene_close_reuses_the_ids_and_clicks_on_the_new_lists_still_work(module, slicer_app, tilted):
+    """Issue 14 item 1 on real MRML: after Close Scene the re-created point lists get the same IDs."""
+    logic = module.MIDeepSegLogic()
+    parameterNode = logic.getParameterNode()
+    logic.createPointLists(parameterNode)
+    old = [parameterNode.interiorPoints, parameterNode.foregroundPoints, parameterNode.backgroundPoints]
+    oldIDs = [node.GetID() for node in old]
+    for kji in tilted["interior"]:
+        old[0].AddControlPointWorld(*(tilted["toWorld"] @ np.r_[kji[::-1], 1.0])[:3])
+    logic.update(tilted["volume"], tilted["segmentation"], tilted["targetID"], *old)
+    oldVolumeID = tilted["volume"].GetID()
+
+    slicer_app.scene.Clear(0)  # File > Close Scene
+    assert all(node.GetScene() is None for node in old)
+
+    fresh = module.MIDeepSegTest._syntheticScene()
+    parameterNode = logic.getParameterNode()
+    logic.createPointLists(parameterNode)
+    new = [parameterNode.interiorPoints, parameterNode.foregroundPoints, parameterNode.backgroundPoints]
+    assert [node.GetID() for node in new] == oldIDs  # the root of the defect: same IDs, other objects
+    assert fresh["volume"].GetID() == oldVolumeID
+    assert all(a is not b for a, b in zip(old, new))
+
+    for kji in fresh["interior"]:
+        new[0].AddControlPointWorld(*(fresh["toWorld"] @ np.r_[kji[::-1], 1.0])[:3])
+    update = logic.update(fresh["volume"], fresh["segmentation"], fresh["targetID"], *new)
+    assert update.action == "initial"
+    assert _dice(_segment(module, fresh, fresh["targetID"]), fresh["lesion"]) >= 0.80
+    center = np.rint(fresh["center"]).astype(int)
+    new[2].AddControlPointWorld(*(fresh["toWorld"] @ np.r_[center[::-1], 1.0])[:3])
+    assert logic.update(fresh["volume"], fresh["segmentation"], fresh["targetID"], *new).action == "refine"
+    assert not _segment(module, fresh, fresh["targetID"])[tuple(center)]

@@ -26,6 +26,9 @@ Nothing here imports slicer, qt, vtk, torch or numpy.
 
 from collections import namedtuple
 
+#: The oldest torch MIDeepSegLib runs on (pyproject.toml's requirement).
+TORCH_MINIMUM = "2.1"
+
 #: What a segmentation session is about: the volume and segmentation *nodes* (compared by
 #: identity, because IDs are reused after a scene close), the segment ID, the mode and, in 2D,
 #: the array axis the view cuts across and the slice index along it (None in 3D).
@@ -281,3 +284,54 @@ SceneClose = namedtuple("SceneClose", "end_session restore drop_spare forget_his
 
 def scene_closed():
     return SceneClose(end_session=True, restore=False, drop_spare=True, forget_history=True, forget_lists=True)
+
+
+def modifier_role(shift, control):
+    """The point list a modifier-click goes to: Shift -> "foreground", Ctrl -> "background", else None.
+
+    Markups place mode only places on a click without modifier
+    (vtkSlicerMarkupsWidget translates LeftButtonRelease with NoModifier), so
+    modifier-clicks never compete with it. Shift and Ctrl together: None.
+    """
+    if shift and not control:
+        return "foreground"
+    if control and not shift:
+        return "background"
+    return None
+
+
+def version_at_least(version, minimum):
+    """Whether a version string (``"2.1.0+cu121"``, ``"2.8.0a0"``) is at least `minimum` (``"2.1"``).
+
+    Only the leading numeric release parts are compared; a pre-release of a
+    release counts as that release.
+    """
+    def release(text):
+        parts = []
+        for piece in str(text).split("+")[0].split("."):
+            digits = ""
+            for character in piece:
+                if not character.isdigit():
+                    break
+                digits += character
+            if not digits:
+                break
+            parts.append(int(digits))
+            if len(digits) < len(piece):
+                break
+        return tuple(parts)
+
+    have, need = release(version), release(minimum)
+    if not have:
+        raise ValueError("not a version: {!r}".format(version))
+    width = max(len(have), len(need))
+    return have + (0,) * (width - len(have)) >= need + (0,) * (width - len(need))
+
+
+def setting_bool(value, default):
+    """A boolean read back from QSettings, which returns "true"/"false" strings on some platforms."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes")
+    return bool(value)

@@ -23,9 +23,12 @@ from MIDeepSegLib.interaction import (
     WatchedLists,
     event_point_index,
     mode_switch,
+    modifier_role,
     same_session,
     same_target,
     scene_closed,
+    setting_bool,
+    version_at_least,
 )
 
 MIN_POINTS = {"3D": 5, "2D": 3}
@@ -281,3 +284,42 @@ def test_session_key_compares_nodes_by_identity():
     assert not same_target(a, a._replace(mode="3D", axis=None, index=None))
     assert not same_target(a, None)
     assert (a.mode, a.axis, a.index) == ("2D", 1, 30)
+
+
+# --- peer habits: modifier-click, PyTorch minimum, settings ---------------------------------------
+
+def test_modifier_click_roles():
+    """vtkSlicerMarkupsWidget's constructor translates LeftButtonPress/Release in WidgetStateDefine only with
+    vtkEvent::NoModifier, so Shift/Ctrl-clicks are free for the module."""
+    assert modifier_role(True, False) == "foreground"
+    assert modifier_role(False, True) == "background"
+    assert modifier_role(False, False) is None and modifier_role(True, True) is None
+
+
+@pytest.mark.parametrize("version,expected", [
+    ("2.1.0", True), ("2.1", True), ("2.13.0+cpu", True), ("2.1.0+cu121", True), ("10.0", True),
+    ("2.0.1", False), ("1.13.1+cu117", False), ("2.1.0a0+git", True), ("2.0.0rc1", False),
+])
+def test_torch_minimum_version(version, expected):
+    assert version_at_least(version, "2.1") is expected
+
+
+def test_torch_minimum_is_the_projects_requirement():
+    import re
+    from pathlib import Path
+
+    from MIDeepSegLib.interaction import TORCH_MINIMUM
+
+    pyproject = (Path(__file__).resolve().parent.parent / "pyproject.toml").read_text(encoding="utf-8")
+    assert '"torch>={}"'.format(TORCH_MINIMUM) in pyproject, re.findall(r'"torch[^"]*"', pyproject)
+
+
+def test_bad_version_is_an_error():
+    with pytest.raises(ValueError, match="not a version"):
+        version_at_least("unknown", "2.1")
+
+
+def test_settings_booleans_from_qsettings_strings():
+    assert setting_bool("true", False) and not setting_bool("false", True)
+    assert setting_bool(None, True) and not setting_bool("", False)
+    assert setting_bool(True, False) and not setting_bool(0, True)

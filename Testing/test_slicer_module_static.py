@@ -2,11 +2,11 @@
 
 * every ``slicer.util.X`` (and every name imported from ``slicer.util``,
   ``slicer.ScriptedLoadableModule``, ``slicer.i18n``, ``slicer.parameterNodeWrapper``)
-  exists in Slicer v5.8.1 **and** main;
+  exists in Slicer v5.8.1, v5.12.3 **and** main;
 * every UpperCamelCase attribute the module uses on MRML / VTK objects
   (``node.GetDisplayNode()``, ``slicer.vtkMRMLMarkupsNode.PointPositionDefinedEvent``)
-  is a Slicer name in both versions or a VTK name; every ``slicer.vtk…`` / ``slicer.q…``
-  class and every class name given to ``AddNewNodeByClass`` exists in both;
+  is a Slicer name in all three versions or a VTK name; every ``slicer.vtk…`` / ``slicer.q…``
+  class and every class name given to ``AddNewNodeByClass`` exists in all three;
 * every ``self.ui.<name>`` is a widget of the ``.ui`` file, every ``SlicerParameterName``
   of the ``.ui`` is a field of the ``@parameterNodeWrapper`` class, and every Slicer
   widget class and property of the ``.ui`` exists in both versions;
@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MODULE = ROOT / "MIDeepSeg" / "MIDeepSeg.py"
 UI = ROOT / "Resources" / "UI" / "MIDeepSeg.ui"
 INVENTORY = Path(__file__).resolve().parent / "slicer_api"
-VERSIONS = ("v5.8.1", "HEAD")
+VERSIONS = ("v5.8.1", "v5.12.3", "HEAD")
 
 #: Roots of attribute chains that are not Slicer/VTK objects (Qt, the standard library, numpy,
 #: MIDeepSegLib, other extensions' Python modules that the inventory does not cover).
@@ -154,7 +154,7 @@ def check_module_source(source, ui_text):
                     _root(node) not in FOREIGN_ROOTS and node.attr not in inv["slicer"] and \
                     node.attr not in inv["vtk"]:
                 only = [v for v in VERSIONS if node.attr in inv["only_in"][v]]
-                detail = f"only in Slicer {only[0]}" if only else "in neither Slicer nor VTK"
+                detail = "only in Slicer " + ", ".join(only) if only else "in neither Slicer nor VTK"
                 problems.append(f"{where}: .{node.attr} is {detail}")
             if _dotted(node.value) == "self.ui" and node.attr not in widget_names:
                 problems.append(f"{where}: self.ui.{node.attr} is not a widget of {UI.name}")
@@ -249,7 +249,7 @@ def _inject(old, new, count=1):
     ("PointPositionDefinedEvent", "PointPositionDefineEvent", ".PointPositionDefineEvent is in neither"),
     # a Slicer method that exists only in 5.10+ (renamed API: the MONAILabel breakage)
     ("segmentationNode.CreateDefaultDisplayNodes()", "segmentationNode.SetSourceVolumeNode(volumeNode)",
-     ".SetSourceVolumeNode is only in Slicer HEAD"),
+     ".SetSourceVolumeNode is only in Slicer v5.12.3, HEAD"),
     # a slicer.util function that does not exist / exists only in newer Slicer
     ("slicer.util.arrayFromVolume(", "slicer.util.arrayFromVolumes(", "slicer.util.arrayFromVolumes does not"),
     ("slicer.util.pip_install(", "slicer.util.executePythonModule(", "does not exist in Slicer v5.8.1"),

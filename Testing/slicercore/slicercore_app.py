@@ -45,6 +45,7 @@ import types
 import typing
 import unittest
 
+import numpy as np
 import slicer
 import vtk
 
@@ -297,3 +298,108 @@ def importModule():
     sys.modules["MIDeepSeg"] = module
     spec.loader.exec_module(module)
     return module
+
+
+class SliceView:
+    """One slice view rendered off-screen, as qMRMLSliceWidget assembles it: render window and
+    interactor, slice logic (registered with the application logic), the Markups (and crosshair)
+    displayable managers, and the slice view interactor style that routes the interactor's events
+    to them. ``mouseMove`` / ``click`` / ``leave`` send the events a user's mouse sends.
+    """
+
+    DISPLAYABLE_MANAGERS = ("vtkMRMLCrosshairDisplayableManager", "vtkMRMLMarkupsDisplayableManager")
+
+    def __init__(self, application, name="Red", orientation="Axial", size=(400, 300)):
+        self.application = application
+        self.renderWindow = vtk.vtkRenderWindow()
+        self.renderWindow.SetOffScreenRendering(1)
+        self.renderWindow.SetSize(*size)
+        self.renderer = vtk.vtkRenderer()
+        self.renderer.GetActiveCamera().ParallelProjectionOn()
+        self.renderWindow.AddRenderer(self.renderer)
+        self.interactor = vtk.vtkRenderWindowInteractor()
+        self.interactor.SetRenderWindow(self.renderWindow)
+        self.interactor.Initialize()
+
+        factory = slicer.vtkMRMLSliceViewDisplayableManagerFactory.GetInstance()
+        for manager in self.DISPLAYABLE_MANAGERS:
+            if not factory.IsDisplayableManagerRegistered(manager):
+                factory.RegisterDisplayableManager(manager)
+        self.displayableManagers = slicer.vtkMRMLDisplayableManagerGroup()
+        self.displayableManagers.SetRenderer(self.renderer)
+        self.displayableManagers.Initialize(factory, self.renderer)
+
+        self.sliceLogic = slicer.vtkMRMLSliceLogic()
+        self.sliceLogic.SetMRMLApplicationLogic(application.applicationLogic)
+        application.applicationLogic.GetSliceLogics().AddItem(self.sliceLogic)
+        self.sliceLogic.SetMRMLScene(application.scene)
+        self.sliceNode = self.sliceLogic.AddSliceNode(name)
+        self.sliceNode.SetOrientation(orientation)
+        self.displayableManagers.SetMRMLDisplayableNode(self.sliceNode)
+
+        self.style = slicer.vtkMRMLSliceViewInteractorStyle()
+        self.style.SetSliceLogic(self.sliceLogic)
+        self.style.SetDisplayableManagers(self.displayableManagers)
+        self.interactor.SetInteractorStyle(vtk.vtkInteractorStyleUser())
+        self.style.SetInteractor(self.interactor)
+        self.sliceLogic.ResizeSliceNode(*size)
+
+    def close(self):
+        self.style.SetInteractor(None)
+        self.displayableManagers.SetMRMLDisplayableNode(None)
+        self.application.applicationLogic.GetSliceLogics().RemoveItem(self.sliceLogic)
+        self.sliceLogic.SetMRMLScene(None)
+        self.renderWindow.Finalize()
+
+    def showVolume(self, volumeNode):
+        """The volume as the background layer, fitted to the view."""
+        if volumeNode.GetDisplayNode() is None:
+            volumeNode.CreateDefaultDisplayNodes()
+        self.sliceLogic.GetSliceCompositeNode().SetBackgroundVolumeID(volumeNode.GetID())
+        self.sliceLogic.FitSliceToBackground()
+        self.render()
+
+    def render(self):
+        self.renderWindow.Render()
+
+    def jumpTo(self, ras):
+        """Move the slice through this RAS point (the user scrolls to the slice of a point)."""
+        self.sliceNode.JumpSliceByOffsetting(*ras)
+
+    def displayPosition(self, ras):
+        """Display (x, y) pixel of a RAS point on the current slice (inverse of the slice node's XYToRAS)."""
+        rasToXY = vtk.vtkMatrix4x4()
+        vtk.vtkMatrix4x4.Invert(self.sliceNode.GetXYToRAS(), rasToXY)
+        xy = rasToXY.MultiplyPoint([*ras, 1.0])
+        return int(round(xy[0])), int(round(xy[1]))
+
+    def pixelSize(self):
+        """mm per display pixel."""
+        xyToRAS = self.sliceNode.GetXYToRAS()
+        return float(np.linalg.norm([xyToRAS.GetElement(row, 0) for row in range(3)]))
+
+    def rasAt(self, x, y):
+        return self.sliceNode.GetXYToRAS().MultiplyPoint([x, y, 0.0, 1.0])[:3]
+
+    def mouseMove(self, x, y):
+        self.interactor.SetEventInformation(int(x), int(y), 0, 0)
+        self.interactor.MouseMoveEvent()
+
+    def click(self, x, y):
+        """Move there, press and release the left button (a click without dragging)."""
+        self.mouseMove(x, y)
+        self.interactor.LeftButtonPressEvent()
+        self.interactor.LeftButtonReleaseEvent()
+
+    def leave(self):
+        self.interactor.LeaveEvent()
+
+
+def placeMode(application, markupsNode, persistent=True):
+    """Place mode for this point list, as qSlicerMarkupsPlaceWidget sets it (selection + interaction node)."""
+    selection = application.selectionNode()
+    selection.SetReferenceActivePlaceNodeClassName(markupsNode.GetClassName())
+    selection.SetActivePlaceNodeID(markupsNode.GetID())
+    interaction = application.interactionNode()
+    interaction.SetPlaceModePersistence(1 if persistent else 0)
+    interaction.SetCurrentInteractionMode(slicer.vtkMRMLInteractionNode.Place)

@@ -1,0 +1,182 @@
+"""Points placed as a user places them: mouse events in a real Red slice view, off-screen.
+
+The view is assembled from Slicer's own classes (slicercore_app.SliceView: slice
+logic, Markups displayable manager, slice view interactor style); the module's
+point list is the active place node and the interaction node is in Place mode,
+as the module's place widgets set it. Mouse move / left click / leave events go
+to the view's interactor, so Slicer's Markups placement widget makes the
+control points and fires the events: the preview point while hovering, the
+placed point with ``PointPositionDefinedEvent`` (call data: its index), the
+preview's removal when the cursor leaves the view.
+
+What the module does with those events is decided by
+``MIDeepSegLib.interaction`` (UpdateGate, event_point_index) and
+``MIDeepSegLogic`` (isInside, update); the Qt widget that wires them together
+cannot run without Qt, so the tests wire the same calls.
+"""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("slicer_core", reason=__import__("conftest").SKIP_REASON)
+
+import slicer  # noqa: E402
+import slicercore_app  # noqa: E402
+import vtk  # noqa: E402
+
+from MIDeepSegLib import interaction  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+class PointEvents:
+    """Records a point list's events in order, with the call data of PointPositionDefinedEvent."""
+
+    NAMES = ("PointAddedEvent", "PointRemovedEvent", "PointPositionDefinedEvent", "PointPositionUndefinedEvent")
+
+    def __init__(self, node):
+        self.events, self.tags, self.node = [], [], node
+        for name in self.NAMES:
+            self.tags.append(node.AddObserver(getattr(slicer.vtkMRMLMarkupsNode, name), self._callback(name)))
+
+    def _callback(self, name):
+        @vtk.calldata_type(vtk.VTK_INT)
+        def callback(caller, event, callData=None):
+            self.events.append((name, callData))
+
+        return callback
+
+    def take(self):
+        events, self.events = self.events, []
+        return events
+
+
+def placedClicks(lists):
+    """The snapshot UpdateGate decides on: per list, (control point ID, position) of the *placed* points."""
+    snapshot = []
+    for node in lists:
+        points = []
+        for index in range(node.GetNumberOfControlPoints()):
+            if node.GetNthControlPointPositionStatus(index) == slicer.vtkMRMLMarkupsNode.PositionDefined:
+                position = [0.0, 0.0, 0.0]
+                node.GetNthControlPointPositionWorld(index, position)
+                points.append((node.GetNthControlPointID(index), tuple(np.round(position, 3))))
+        snapshot.append(tuple(points))
+    return tuple(snapshot)
+
+
+@pytest.fixture
+def tilted(module, scene):
+    return module.MIDeepSegTest._syntheticScene()
+
+
+@pytest.fixture(scope="module")
+def redView(slicer_app):
+    """The Red view lives as long as the application, across scene closes, as in Slicer."""
+    view = slicercore_app.SliceView(slicer_app, "Red", "Axial")
+    yield view
+    view.close()
+
+
+@pytest.fixture
+def red(slicer_app, redView, scene):
+    redView.sliceNode.SetOrientation("Axial")
+    yield redView
+    redView.leave()
+    slicer_app.interactionNode().SetCurrentInteractionMode(slicer.vtkMRMLInteractionNode.ViewTransform)
+
+
+@pytest.fixture
+def pointLists(module, slicer_app, scene):
+    """The module's three point lists, made by the logic as the widget makes them."""
+    logic = module.MIDeepSegLogic()
+    parameterNode = logic.getParameterNode()
+    logic.createPointLists(parameterNode)
+    return logic, [parameterNode.interiorPoints, parameterNode.foregroundPoints, parameterNode.backgroundPoints]
+
+
+def _world(scene, kji):
+    return (scene["toWorld"] @ np.r_[np.asarray(kji, dtype=float)[::-1], 1.0])[:3]
+
+
+def test_hover_shows_a_preview_point_that_leaving_removes_and_neither_updates(module, slicer_app, tilted, red,
+                                                                                pointLists):
+    """Issue 14 item 3 on real Slicer: the preview point comes and goes; the gate sees no placed click."""
+    logic, lists = pointLists
+    interior = lists[0]
+    red.showVolume(tilted["volume"])
+    slicercore_app.placeMode(slicer_app, interior)
+    events = PointEvents(interior)
+    gate = interaction.UpdateGate(module.AUTO_RUN_MIN_POINTS)
+
+    x, y = red.displayPosition(_world(tilted, tilted["center"]))
+    red.mouseMove(x, y)
+    assert interior.GetNumberOfControlPoints() == 1  # the preview point follows the mouse
+    assert interior.GetNthControlPointPositionStatus(0) == slicer.vtkMRMLMarkupsNode.PositionPreview
+    assert ("PointAddedEvent", None) in [(n, None) for n, _ in events.take()]
+    assert gate.decide(placedClicks(lists), "3D") == gate.NOTHING
+
+    red.leave()
+    assert interior.GetNumberOfControlPoints() == 0
+    assert [name for name, _ in events.take()] == ["PointRemovedEvent"]
+    assert gate.decide(placedClicks(lists), "3D") == gate.NOTHING  # nothing was placed: no update
+
+    red.mouseMove(x, y)  # back in the view, then out again: still nothing to do
+    red.leave()
+    assert gate.decide(placedClicks(lists), "3D") == gate.NOTHING
+
+
+def test_3d_mode_clicks_in_the_red_view_segment_the_lesion(module, slicer_app, tilted, red, pointLists):
+    """Five interior margin points clicked in the Red view, each on the slice the user scrolled to."""
+    logic, lists = pointLists
+    interior = lists[0]
+    red.showVolume(tilted["volume"])
+    slicercore_app.placeMode(slicer_app, interior)
+    events = PointEvents(interior)
+    gate = interaction.UpdateGate(module.AUTO_RUN_MIN_POINTS)
+    decisions = []
+    segmentation, targetID = tilted["segmentation"], tilted["targetID"]
+
+    for number, kji in enumerate(tilted["interior"][:module.AUTO_RUN_MIN_POINTS["3D"]]):
+        target = _world(tilted, kji)
+        red.jumpTo(target)
+        x, y = red.displayPosition(target)
+        red.mouseMove(x - 3, y + 2)  # hover first, as a hand does
+        red.click(x, y)
+        got = events.take()
+        defined = [data for name, data in got if name == "PointPositionDefinedEvent"]
+        assert len(defined) == 1, (got, interior.GetNumberOfControlPoints(), x, y)
+        index = interaction.event_point_index(defined[0], interior.GetNumberOfControlPoints())
+        assert interior.GetNthControlPointPositionStatus(index) == slicer.vtkMRMLMarkupsNode.PositionDefined
+        world = interior.GetNthControlPointPositionWorld(index)
+        # the click lands where the user clicked, on the slice: within a pixel of the target
+        assert np.linalg.norm(np.subtract(world, target)) < red.pixelSize()
+        assert logic.isInside(tilted["volume"], world)
+        decision = gate.decide(placedClicks(lists), "3D")
+        decisions.append(decision)
+        if decision == gate.UPDATE:
+            logic.update(tilted["volume"], segmentation, targetID, *lists)
+    red.leave()  # the cursor leaves: the preview point goes, the placed clicks stay
+    assert gate.decide(placedClicks(lists), "3D") == gate.NOTHING
+    assert decisions == [gate.WAIT] * 4 + [gate.UPDATE]
+    mask = slicer.util.arrayFromSegmentBinaryLabelmap(segmentation, targetID, tilted["volume"]) > 0
+    dice = 2.0 * (mask & tilted["lesion"]).sum() / (mask.sum() + tilted["lesion"].sum())
+    assert dice >= 0.80, dice
+
+
+def test_a_click_outside_the_volume_is_recognised(module, slicer_app, tilted, red, pointLists):
+    logic, lists = pointLists
+    interior = lists[0]
+    red.showVolume(tilted["volume"])
+    fov = red.sliceNode.GetFieldOfView()
+    red.sliceNode.SetFieldOfView(fov[0] * 4, fov[1] * 4, fov[2])  # zoomed out: the volume is a small part
+    slicercore_app.placeMode(slicer_app, interior)
+    events = PointEvents(interior)
+    red.click(2, 2)  # a corner of the view
+    defined = [data for name, data in events.take() if name == "PointPositionDefinedEvent"]
+    assert len(defined) == 1
+    index = interaction.event_point_index(defined[0], interior.GetNumberOfControlPoints())
+    world = interior.GetNthControlPointPositionWorld(index)
+    assert not logic.isInside(tilted["volume"], world)
+    with pytest.raises(module.PointOutsideError, match="outside the volume"):
+        logic.update(tilted["volume"], tilted["segmentation"], tilted["targetID"], *lists)

@@ -2,8 +2,8 @@
 
 These tests need the ``slicer-core`` wheel (Python >= 3.10); ``make test-slicer``
 builds ``.venv-slicer`` with it. Each test module starts with
-``pytest.importorskip("slicer_core", reason=SKIP_REASON)``, so in any other
-environment they are reported as skipped with that reason.
+``slicercore_required.require()``, so in any other environment they are
+reported as skipped with its reason.
 """
 
 import os
@@ -14,9 +14,6 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
-
-SKIP_REASON = ("slicer-core (Slicer's MRML and module logics) is not installed here; `make test-slicer` "
-               "builds .venv-slicer with it and runs these tests")
 
 
 @pytest.fixture(scope="session")

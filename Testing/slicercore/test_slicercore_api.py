@@ -15,8 +15,9 @@ import ast
 from pathlib import Path
 
 import pytest
+import slicercore_required
 
-pytest.importorskip("slicer_core", reason=__import__("conftest").SKIP_REASON)
+slicercore_required.require()
 
 import slicer  # noqa: E402
 import vtk  # noqa: E402

@@ -12,8 +12,9 @@ masks are read back through Slicer's own export
 
 import numpy as np
 import pytest
+import slicercore_required
 
-pytest.importorskip("slicer_core", reason=__import__("conftest").SKIP_REASON)
+slicercore_required.require()
 
 import slicer  # noqa: E402
 import vtk  # noqa: E402

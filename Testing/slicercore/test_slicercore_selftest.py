@@ -9,8 +9,9 @@ weights are installed, so a skip of them is a failure.
 import logging
 
 import pytest
+import slicercore_required
 
-pytest.importorskip("slicer_core", reason=__import__("conftest").SKIP_REASON)
+slicercore_required.require()
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -17,8 +17,9 @@ cannot run without Qt, so the tests wire the same calls.
 
 import numpy as np
 import pytest
+import slicercore_required
 
-pytest.importorskip("slicer_core", reason=__import__("conftest").SKIP_REASON)
+slicercore_required.require()
 
 import slicer  # noqa: E402
 import slicercore_app  # noqa: E402

@@ -9,13 +9,19 @@ TORCH  ?= torch==2.13.0
 # its numpy >= 1.7 name so that they compile against numpy 1.26 and 2.x alike.
 REFERENCE_CPPFLAGS = -DNPY_IN_ARRAY=NPY_ARRAY_IN_ARRAY
 
-.PHONY: demo test test-numpy2 test-numpy1 benchmark clean
+# The slicer-core tests (Testing/slicercore): the module's logic, its self-test and point placement in an
+# off-screen slice view, on Slicer's own MRML and module logics (the slicer-core wheel, Slicer 5.13; no Qt).
+# The wheel needs Python >= 3.10: without such an interpreter the target says so and the rest still runs.
+SLICER_PYTHON ?= python3.11
+SLICER_CORE   ?= slicer-core==5.13.31053.0
+
+.PHONY: demo test test-numpy2 test-numpy1 test-slicer benchmark clean
 
 demo: .venv/.installed
 	.venv/bin/mideepseg demo --out demo_output
 
 # The suite runs twice: under numpy 2.x (Slicer >= 5.10) and numpy 1.26 (Slicer 5.8).
-test: test-numpy2 test-numpy1
+test: test-numpy2 test-numpy1 test-slicer
 
 test-numpy2: .venv/.reference
 	.venv/bin/python -m pytest -q -ra
@@ -23,15 +29,26 @@ test-numpy2: .venv/.reference
 test-numpy1: .venv-numpy1/.reference
 	.venv-numpy1/bin/python -m pytest -q -ra
 
+test-slicer:
+	@if command -v $(SLICER_PYTHON) >/dev/null 2>&1; then \
+		$(MAKE) --no-print-directory .venv-slicer/.installed && \
+		.venv-slicer/bin/python -m pytest -q -ra Testing/slicercore Testing/test_slicer_module_static.py; \
+	else \
+		echo "test-slicer: $(SLICER_PYTHON) not found; the slicer-core tests need Python >= 3.10 (SLICER_PYTHON=...)"; \
+	fi
+
 benchmark: .venv/.reference
 	.venv/bin/python benchmarks/bench_core.py
 
 .venv/.installed: NUMPY = numpy>=2
 .venv-numpy1/.installed: NUMPY = numpy==1.26.4
+.venv-slicer/.installed: NUMPY = numpy>=2
+.venv-slicer/.installed: PYTHON = $(SLICER_PYTHON)
+.venv-slicer/.installed: EXTRA = $(SLICER_CORE)
 %/.installed: pyproject.toml
 	$(PYTHON) -m venv $*
 	$*/bin/python -m pip install -q --upgrade pip setuptools wheel
-	$*/bin/python -m pip install -q "$(TORCH)" "$(NUMPY)"
+	$*/bin/python -m pip install -q "$(TORCH)" "$(NUMPY)" $(EXTRA)
 	$*/bin/python -m pip install -q -e ".[test]" "$(NUMPY)"
 	touch $@
 
@@ -40,4 +57,4 @@ benchmark: .venv/.reference
 	touch $@
 
 clean:
-	rm -rf .venv .venv-numpy1 demo_output
+	rm -rf .venv .venv-numpy1 .venv-slicer demo_output

@@ -181,3 +181,59 @@ def test_a_click_outside_the_volume_is_recognised(module, slicer_app, tilted, re
     assert not logic.isInside(tilted["volume"], world)
     with pytest.raises(module.PointOutsideError, match="outside the volume"):
         logic.update(tilted["volume"], tilted["segmentation"], tilted["targetID"], *lists)
+
+
+def _clickAll(red, interior, events, worldPoints):
+    """Click at each point's pixel of the current slice; return the world positions Slicer placed."""
+    placed = []
+    for target in worldPoints:
+        x, y = red.displayPosition(target)
+        red.click(x, y)
+        defined = [data for name, data in events.take() if name == "PointPositionDefinedEvent"]
+        assert len(defined) == 1
+        index = interaction.event_point_index(defined[0], interior.GetNumberOfControlPoints())
+        placed.append(np.array(interior.GetNthControlPointPositionWorld(index)))
+    return placed
+
+
+def test_2d_mode_on_a_sagittal_view_of_the_tilted_volume(module, slicer_app, tilted, red, pointLists):
+    """Issue 14 item 2 on real Slicer: on the RAS-aligned sagittal view the clicks fall on several array
+    slices; once 2D mode turns the view to the volume's plane they fall on one, and the slice is segmented."""
+    logic, lists = pointLists
+    interior = lists[0]
+    volume = tilted["volume"]
+    red.sliceNode.SetOrientation("Sagittal")
+    red.showVolume(volume)
+    c, s = tilted["center"], 0.8 * tilted["semi_axes"]
+    j = int(round(c[1]))
+    targets = [_world(tilted, p) for p in ([c[0] - s[0], j, c[2]], [c[0] + s[0], j, c[2]],
+                                           [c[0], j, c[2] - s[2]], [c[0], j, c[2] + s[2]])]
+    slicercore_app.placeMode(slicer_app, interior)
+    events = PointEvents(interior)
+
+    red.jumpTo(_world(tilted, [c[0], j, c[2]]))
+    placed = _clickAll(red, interior, events, targets)
+    slices = {logic.sliceOf(volume, world, red.sliceNode) for world in placed}
+    assert len(slices) > 1, slices  # Slicer's sagittal view is not the volume's plane: the defect's cause
+    with pytest.raises(module.PointOutsideError, match="2D mode"):
+        logic.update(volume, tilted["segmentation"], tilted["targetID"], *lists, mode="2D", sliceView=red.sliceNode)
+    interior.RemoveAllControlPoints()
+
+    module.MIDeepSegLogic.alignViewToVolume(red.sliceNode, volume, _world(tilted, [c[0], j, c[2]]))
+    red.render()
+    gate = interaction.UpdateGate(module.AUTO_RUN_MIN_POINTS)
+    decisions = []
+    for target in targets:
+        _clickAll(red, interior, events, [target])
+        decisions.append(gate.decide(placedClicks(lists), "2D"))
+    assert decisions == [gate.WAIT] * 2 + [gate.UPDATE] * 2
+    placed = [np.array(interior.GetNthControlPointPositionWorld(i)) for i in range(interior.GetNumberOfControlPoints())]
+    assert {logic.sliceOf(volume, world, red.sliceNode) for world in placed} == {(1, j)}
+    update = logic.update(volume, tilted["segmentation"], tilted["targetID"], *lists, mode="2D",
+                          sliceView=red.sliceNode)
+    assert (update.axis, update.sliceIndex) == (1, j)
+    mask = slicer.util.arrayFromSegmentBinaryLabelmap(tilted["segmentation"], tilted["targetID"], volume) > 0
+    assert not np.delete(mask, j, axis=1).any()
+    reference = tilted["lesion"][:, j]
+    dice = 2.0 * (mask[:, j] & reference).sum() / (mask[:, j].sum() + reference.sum())
+    assert dice >= 0.80, dice

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from MIDeepSegLib._device import available_devices, checked_device, resolve_device, runs_on
-from MIDeepSegLib.checkpoint import load_checkpoint, resolve_model
+from MIDeepSegLib.model.checkpoint import load_checkpoint, resolve_model
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,9 @@
   (``node.GetDisplayNode()``, ``slicer.vtkMRMLMarkupsNode.PointPositionDefinedEvent``)
   is a Slicer name in all three versions or a VTK name; every ``slicer.vtk…`` / ``slicer.q…``
   class and every class name given to ``AddNewNodeByClass`` exists in all three;
+* every lowerCamel attribute (Slicer's Qt/CTK API: ``layoutManager().sliceViewNames()``,
+  ``editor.saveStateForUndo()``) is a Slicer name of all three versions, or one of the few Qt
+  names listed in ``QT_NAMES``, a widget, a parameter-node field or a ``slicer.util`` name;
 * every ``self.ui.<name>`` is a widget of the ``.ui`` file, every ``SlicerParameterName``
   of the ``.ui`` is a field of the ``@parameterNodeWrapper`` class, and every Slicer
   widget class and property of the ``.ui`` exists in both versions;
@@ -46,6 +49,16 @@ FOREIGN_ROOTS = {
 QWIDGET_PROPERTIES = {"toolTip", "geometry", "enabled", "visible", "statusTip", "whatsThis", "sizePolicy",
                       "minimumSize", "maximumSize", "text", "objectName", "styleSheet"}
 UPPER_CAMEL = re.compile(r"^[A-Z][A-Za-z0-9_]*[a-z][A-Za-z0-9_]*$")
+LOWER_CAMEL = re.compile(r"^[a-z]+[A-Z][A-Za-z0-9]*$")
+#: Qt's own lowerCamel methods and properties the module uses (Qt is not in the Slicer inventory); a
+#: lowerCamel name that is neither one of these, a Slicer Qt/CTK name (``sliceViewNames``,
+#: ``saveStateForUndo``), a .ui widget, a parameter-node field, a ``slicer.util`` function nor defined in the
+#: module is reported, so a misspelt Slicer Qt method is caught like a misspelt MRML one.
+QT_NAMES = {"addItem", "addWidget", "blockSignals", "currentText", "deleteLater", "isActive", "itemText",
+            "setCurrentIndex", "setInterval", "setSingleShot", "setValue", "setEnabled", "singleShot",
+            "currentPath", "styleSheet", "toolTip", "windowModality", "labelText", "windowTitle", "wasCanceled",
+            # methods of the objects slicer.parameterNodeWrapper makes (not in the inventory's exports)
+            "connectGui", "disconnectGui"}
 NODE_CLASS_METHODS = {"AddNewNodeByClass", "GetFirstNodeByClass", "GetNodesByClass", "CreateNodeByClass"}
 
 
@@ -80,6 +93,15 @@ def ui_info(ui_text):
             else:
                 properties[name].add(prop.get("name"))
     return set(classes), classes, properties, parameters
+
+
+def _python_names(api):
+    """Function, class and method names of one module's entry in python-api.json."""
+    names = set(api)
+    for value in api.values():
+        if isinstance(value, list):  # a class: its methods (a function's list holds its argument names)
+            names.update(value)
+    return names
 
 
 def _root(node):
@@ -119,6 +141,10 @@ def check_module_source(source, ui_text):
         if name not in inv["classes"] and name not in inv["vtk"]:
             problems.append(f"{where}: class {name} is not in the Slicer inventory of both v5.8.1 and HEAD")
 
+    fields = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and any(_dotted(d) == "parameterNodeWrapper" for d in node.decorator_list):
+            fields |= {s.target.id for s in node.body if isinstance(s, ast.AnnAssign)}
     defined = set()
     for node in ast.walk(tree):
         if isinstance(node, (ast.ClassDef, ast.FunctionDef)):
@@ -156,16 +182,19 @@ def check_module_source(source, ui_text):
                 only = [v for v in VERSIONS if node.attr in inv["only_in"][v]]
                 detail = "only in Slicer " + ", ".join(only) if only else "in neither Slicer nor VTK"
                 problems.append(f"{where}: .{node.attr} is {detail}")
+            if LOWER_CAMEL.match(node.attr) and node.attr not in defined and _root(node) not in FOREIGN_ROOTS \
+                    and node.attr not in inv["slicer"] and node.attr not in QT_NAMES \
+                    and node.attr not in widget_names and node.attr not in fields \
+                    and not node.attr.startswith("assert") and not (dotted or "").startswith("slicer.util.") \
+                    and not all(node.attr in _python_names(api) for api in python_api("slicer.util")) \
+                    and not all(node.attr in _python_names(api) for api in python_api("slicer.ScriptedLoadableModule")):
+                problems.append(f"{where}: .{node.attr} is neither a Slicer name of all versions nor a known Qt name")
             if _dotted(node.value) == "self.ui" and node.attr not in widget_names:
                 problems.append(f"{where}: self.ui.{node.attr} is not a widget of {UI.name}")
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
                 node.func.attr in NODE_CLASS_METHODS and node.args and isinstance(node.args[0], ast.Constant):
             require_class(node.args[0].value, where)
 
-    fields = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ClassDef) and any(_dotted(d) == "parameterNodeWrapper" for d in node.decorator_list):
-            fields |= {s.target.id for s in node.body if isinstance(s, ast.AnnAssign)}
     for parameter in sorted(ui_parameters - fields):
         problems.append(f"{UI.name}: SlicerParameterName {parameter!r} is not a field of the parameter node")
     for name, cls in widget_classes.items():
@@ -252,12 +281,15 @@ def _inject(old, new, count=1):
      ".SetSourceVolumeNode is only in Slicer v5.12.3, HEAD"),
     # a slicer.util function that does not exist / exists only in newer Slicer
     ("slicer.util.arrayFromVolume(", "slicer.util.arrayFromVolumes(", "slicer.util.arrayFromVolumes does not"),
-    ("slicer.util.pip_install(", "slicer.util.executePythonModule(", "does not exist in Slicer v5.8.1"),
+    ("slicer.util.confirmOkCancelDisplay(", "slicer.util.executePythonModule(", "does not exist in Slicer v5.8.1"),
     # a widget that is not in the .ui
     ("self.ui.statusLabel.text", "self.ui.statusLbl.text", "self.ui.statusLbl is not a widget"),
     # a node class that does not exist
     ('"vtkMRMLMarkupsFiducialNode", name)', '"vtkMRMLMarkupsPointNode", name)', "vtkMRMLMarkupsPointNode"),
     ("slicer.vtkMRMLTransformNode.", "slicer.vtkMRMLTransformsNode.", "class vtkMRMLTransformsNode"),
+    # a misspelt Slicer Qt method (lowerCamel names are checked too)
+    ("layoutManager.sliceViewNames()", "layoutManager.sliceViewNamez()", ".sliceViewNamez is neither"),
+    ("editor.saveStateForUndo()", "editor.saveStateForUndos()", ".saveStateForUndos is neither"),
     # an import that does not exist
     ("from slicer.parameterNodeWrapper import Choice,", "from slicer.parameterNodeWrapper import Choices,",
      "slicer.parameterNodeWrapper.Choices"),

@@ -23,6 +23,7 @@ core lacks; none of them imitates MRML:
   ``slicer.modules.<name>.logic()`` return the *real* objects above;
   ``slicer.app.processEvents()`` has no Qt event loop to run (the MRML events
   are synchronous anyway); ``slicer.app.testingEnabled()`` is True;
+  ``pauseRender``/``resumeRender`` count (no layout manager's views to pause);
 * ``qt`` and ``ctk`` are modules with no content: any use raises, so a test
   that reaches Qt code fails loudly instead of passing on a fake;
 * the pure-Python layer of Slicer's application that the module imports:
@@ -128,6 +129,7 @@ class _Application:
 
     def __init__(self, application):
         self._application = application
+        self.renderPaused = 0
 
     def applicationLogic(self):
         return self._application.applicationLogic
@@ -141,6 +143,15 @@ class _Application:
     @staticmethod
     def testingEnabled():
         return True
+
+    def pauseRender(self):
+        """qSlicerApplication pauses the layout's views; here no view renders unless a test renders it."""
+        self.renderPaused += 1
+
+    def resumeRender(self):
+        if self.renderPaused <= 0:
+            raise RuntimeError("resumeRender without pauseRender")
+        self.renderPaused -= 1
 
 
 class _NoQt(types.ModuleType):

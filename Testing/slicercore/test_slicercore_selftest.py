@@ -16,30 +16,37 @@ slicercore_required.require()
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
+def _skips(caplog):
+    return [r.getMessage() for r in caplog.records if "skipped:" in r.getMessage() and r.name == "MIDeepSeg"]
+
+
 def test_reload_and_test_runs_on_slicer_core(module, scene, caplog):
     test = module.MIDeepSegTest()
     with caplog.at_level(logging.INFO):
         test.runTest()
-    assert [name for name, _reason in test.skipped] == ["test_MRBrainTumor1"]
-    assert "SampleData" in test.skipped[0][1]
-    assert any("test_MRBrainTumor1 skipped" in r.getMessage() for r in caplog.records)  # the reason is logged
-    assert any("Geometry and write-back passed" in r.getMessage() for r in caplog.records)
-    assert any(r.getMessage().startswith("Dice after 0, 1, 2 corrections") for r in caplog.records)
+    skips = _skips(caplog)
+    assert len(skips) == 1 and "test_MRBrainTumor1 skipped" in skips[0] and "SampleData" in skips[0], skips
+    messages = [r.getMessage() for r in caplog.records]
+    assert "Geometry and write-back passed" in messages
+    assert any(m.startswith("Dice after 0, 1, 2 corrections") for m in messages), messages
 
 
 @pytest.mark.parametrize("name", ["test_GeometryAndWriteBack", "test_SyntheticDice"])
-def test_each_part_alone(module, scene, name):
-    """As ctest runs them through slicer_add_python_unittest: one method, after setUp."""
+def test_each_part_alone(module, scene, name, caplog):
+    """As ctest runs them through slicer_add_python_unittest: one method, after setUp; nothing skipped."""
     test = module.MIDeepSegTest(name)
     test.setUp()
-    getattr(test, name)()
+    with caplog.at_level(logging.INFO):
+        getattr(test, name)()
+    assert _skips(caplog) == []
 
 
-def test_model_parts_skip_with_a_reason_without_the_weights(module, scene, monkeypatch, tmp_path):
+def test_model_parts_skip_with_a_logged_reason_without_the_weights(module, scene, monkeypatch, tmp_path, caplog):
     """Issue 14 item 8: no weights (or no torch) -> a logged skip, never 'Reload and Test failed'."""
     monkeypatch.setattr(module, "shippedModelPath", lambda mode: str(tmp_path / f"missing-{mode}.pt"))
     test = module.MIDeepSegTest()
-    test.runTest()
-    skipped = dict(test.skipped)
-    assert set(skipped) == {"test_SyntheticDice", "test_MRBrainTumor1"}
-    assert "weights missing" in skipped["test_SyntheticDice"]
+    with caplog.at_level(logging.INFO):
+        test.runTest()
+    skips = _skips(caplog)
+    assert len(skips) == 2 and all("weights missing" in m for m in skips), skips
+    assert "Geometry and write-back passed" in [r.getMessage() for r in caplog.records]

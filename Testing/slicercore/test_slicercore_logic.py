@@ -183,3 +183,68 @@ def test_scene_close_reuses_the_ids_and_clicks_on_the_new_lists_still_work(modul
     new[2].AddControlPointWorld(*(fresh["toWorld"] @ np.r_[center[::-1], 1.0])[:3])
     assert logic.update(fresh["volume"], fresh["segmentation"], fresh["targetID"], *new).action == "refine"
     assert not _segment(module, fresh, fresh["targetID"])[tuple(center)]
+
+
+def test_point_lists_are_compared_as_objects_on_real_mrml(module, slicer_app, tilted):
+    """Issue 14 item 1's fix rests on two facts of Slicer's Python wrapping, checked here on real nodes:
+    a node fetched again is the same Python object, and WatchedLists re-observes new lists with old IDs."""
+    from MIDeepSegLib.interaction import WatchedLists
+
+    logic = module.MIDeepSegLogic()
+    parameterNode = logic.getParameterNode()
+    logic.createPointLists(parameterNode)
+    first = [parameterNode.interiorPoints, parameterNode.foregroundPoints, parameterNode.backgroundPoints]
+    assert all(slicer.mrmlScene.GetNodeByID(node.GetID()) is node for node in first)
+    assert module._sameNode(parameterNode.interiorPoints, first[0])
+    watched = WatchedLists()
+    assert watched.change(first) == ((), tuple(first))
+    assert watched.change(first) == ((), ())  # the same objects: nothing to do
+
+    slicer_app.scene.Clear(0)
+    parameterNode = logic.getParameterNode()
+    logic.createPointLists(parameterNode)
+    second = [parameterNode.interiorPoints, parameterNode.foregroundPoints, parameterNode.backgroundPoints]
+    assert [n.GetID() for n in second] == [n.GetID() for n in first]
+    assert not module._sameNode(second[0], first[0])
+    stop, start = watched.change(second)
+    assert stop == tuple(first) and start == tuple(second)  # observed again although the IDs are the same
+
+
+def test_point_defined_event_carries_the_index_of_the_point_placed(module, tilted):
+    """Issue 14 item 12: placing an unplaced point of the list (or pasting) defines a point that is not the last."""
+    from MIDeepSegLib.interaction import event_point_index
+
+    node = _points(module, tilted["interior"][:3], tilted, "interior")
+    node.UnsetNthControlPointPosition(1)
+    received = []
+
+    @vtk.calldata_type(vtk.VTK_INT)
+    def onDefined(caller, event, callData=None):
+        received.append(callData)
+
+    node.AddObserver(slicer.vtkMRMLMarkupsNode.PointPositionDefinedEvent, onDefined)
+    node.SetNthControlPointPositionWorld(1, *(tilted["toWorld"] @ np.r_[tilted["interior"][1][::-1], 1.0])[:3])
+    assert received == [1]
+    assert event_point_index(received[0], node.GetNumberOfControlPoints()) == 1  # not the last point (2)
+    # the widget's handler declares the call data type, so VTK passes the index to it
+    assert getattr(module.MIDeepSegWidget._onPointDefined, "CallDataType", None) == vtk.VTK_INT
+
+
+def test_3d_after_2d_on_the_same_segment_keeps_the_2d_slice(module, tilted):
+    """Issue 14 item 5: a 3D session adds its mask to what the segment held (the slice done in 2D)."""
+    logic = module.MIDeepSegLogic()
+    volume, segmentation, targetID = tilted["volume"], tilted["segmentation"], tilted["targetID"]
+    sagittal = np.array([[0, 0, 1, 0], [1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1]], dtype=float)
+    # a 2D slice far from the lesion: a bright-free slice segmented around a few points (whatever it gives)
+    j = 8
+    points2D = np.array([[10.0, j, 10.0], [16.0, j, 10.0], [13.0, j, 6.0], [13.0, j, 14.0]])
+    update = logic.update(volume, segmentation, targetID, _points(module, points2D, tilted, "2D"), mode="2D",
+                          sliceView=sagittal)
+    assert update.axis == 1 and update.sliceIndex == j
+    slice2D = _segment(module, tilted, targetID)
+    assert slice2D[:, j].any()
+
+    logic.update(volume, segmentation, targetID, _points(module, tilted["interior"], tilted, "interior"), mode="3D")
+    after = _segment(module, tilted, targetID)
+    assert np.array_equal(after[:, j] | slice2D[:, j], after[:, j])  # the 2D slice is still there
+    assert _dice(after & ~slice2D, tilted["lesion"]) >= 0.80

@@ -144,8 +144,9 @@ def createSegmenter(image, spacing, model, device, lam, sigma):
 
 
 def _renderBlocked():
-    """slicer.util.RenderBlocker in the application; nothing to pause without one (scripts on slicer-core)."""
-    return slicer.util.RenderBlocker() if hasattr(slicer, "app") else contextlib.nullcontext()
+    """slicer.util.RenderBlocker where views render (slicer.app); nothing to pause without them (slicer-core)."""
+    application = getattr(slicer, "app", None)
+    return slicer.util.RenderBlocker() if hasattr(application, "pauseRender") else contextlib.nullcontext()
 
 
 #
@@ -1180,7 +1181,6 @@ class MIDeepSegLogic(ScriptedLoadableModuleLogic):
         rendered half-way, the segment is marked "in progress" and its closed
         surface is rebuilt when the segmentation is shown in 3D.
         """
-        cls._prepareSourceRepresentation(segmentationNode)
         cls._saveStateForUndo(segmentationNode)
         ijkToRAS = vtk.vtkMatrix4x4()
         volumeNode.GetIJKToRASMatrix(ijkToRAS)
@@ -1195,7 +1195,11 @@ class MIDeepSegLogic(ScriptedLoadableModuleLogic):
                 boxNode.SetAndObserveTransformNodeID(volumeNode.GetTransformNodeID())
                 array = np.ascontiguousarray(array, dtype=np.uint8)
                 slicer.util.updateVolumeFromArray(boxNode, array)
-                slicer.util.updateSegmentBinaryLabelmapFromArray(array, segmentationNode, segmentID, boxNode)
+                labelmap = slicer.vtkSegmentationConverter.GetSegmentationBinaryLabelmapRepresentationName()
+                if segmentationNode.GetSegmentation().GetSourceRepresentationName() == labelmap:
+                    slicer.util.updateSegmentBinaryLabelmapFromArray(array, segmentationNode, segmentID, boxNode)
+                else:
+                    cls._writeIntoOtherSource(segmentationNode, segmentID, boxNode, array)
             finally:
                 slicer.mrmlScene.RemoveNode(boxNode)
             segment = segmentationNode.GetSegmentation().GetSegment(segmentID)
@@ -1206,22 +1210,44 @@ class MIDeepSegLogic(ScriptedLoadableModuleLogic):
                 segmentationNode.CreateClosedSurfaceRepresentation()
 
     @staticmethod
-    def _prepareSourceRepresentation(segmentationNode):
-        """Make the binary labelmap the source representation (as Segment Editor does before editing).
+    def _writeIntoOtherSource(segmentationNode, segmentID, boxNode, array):
+        """Write a mask into a segmentation whose source representation is not a binary labelmap.
 
-        ``updateSegmentBinaryLabelmapFromArray`` (ImportLabelmapToSegmentationNode) refuses a segmentation
-        whose source is, e.g., a closed surface: convert it first, keeping every segment.
+        ``updateSegmentBinaryLabelmapFromArray`` (ImportLabelmapToSegmentationNode) refuses those ("Importing
+        of segment failed"). The mask is imported into a scratch segmentation, converted there to the target's
+        source representation (a closed surface, say) by the segmentation's own converters, and copied into
+        the segment's source representation. The other segments keep their representation untouched.
         """
         segmentation = segmentationNode.GetSegmentation()
-        labelmap = slicer.vtkSegmentationConverter.GetSegmentationBinaryLabelmapRepresentationName()
-        if segmentation.GetSourceRepresentationName() == labelmap:
-            return
-        if not segmentationNode.CreateBinaryLabelmapRepresentation():
-            raise RuntimeError(_("The segmentation '{name}' could not be converted to a binary labelmap, which "
-                                 "MIDeepSeg writes into.").format(name=segmentationNode.GetName()))
-        segmentationNode.SetSourceRepresentationToBinaryLabelmap()
-        logger.info("MIDeepSeg: the source representation of '%s' is now the binary labelmap",
-                    segmentationNode.GetName())
+        sourceName = segmentation.GetSourceRepresentationName()
+        scratch = slicer.vtkMRMLSegmentationNode()
+        scratch.SetHideFromEditors(True)
+        slicer.mrmlScene.AddNode(scratch)
+        scratch.SetAndObserveTransformNodeID(segmentationNode.GetTransformNodeID())  # same frame as the target
+        try:
+            scratchID = scratch.GetSegmentation().AddEmptySegment(segmentID)
+            slicer.util.updateSegmentBinaryLabelmapFromArray(array, scratch, scratchID, boxNode)
+            converted = None
+            if scratch.GetSegmentation().CreateRepresentation(sourceName):
+                converted = scratch.GetSegmentation().GetSegment(scratchID).GetRepresentation(sourceName)
+            if converted is None and array.any():
+                raise RuntimeError(_("MIDeepSeg could not convert its mask to the representation '{name}' of the "
+                                     "segmentation '{node}'.").format(name=sourceName, node=segmentationNode.GetName()))
+            segment = segmentation.GetSegment(segmentID)
+            current = segment.GetRepresentation(sourceName)
+            if current is None and converted is not None:
+                copy = converted.NewInstance()
+                copy.DeepCopy(converted)
+                segment.AddRepresentation(sourceName, copy)
+            elif current is not None:
+                if converted is None:
+                    current.Initialize()  # an empty mask
+                else:
+                    current.DeepCopy(converted)
+                current.Modified()
+            segment.RemoveAllRepresentations(sourceName)  # derived ones are stale: converted again on demand
+        finally:
+            slicer.mrmlScene.RemoveNode(scratch)
 
     @staticmethod
     def _saveStateForUndo(segmentationNode):

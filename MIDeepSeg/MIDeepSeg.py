@@ -1178,10 +1178,12 @@ class MIDeepSegLogic(ScriptedLoadableModuleLogic):
         Only the box is copied and imported (fast for small objects in large
         volumes); the other segments are not touched. The segmentation's
         state is saved for the Segment Editor's Undo first, views are not
-        rendered half-way, the segment is marked "in progress" and its closed
-        surface is rebuilt when the segmentation is shown in 3D.
+        rendered half-way, the segment is marked "in progress" and the closed
+        surface is rebuilt when the segmentation had one ("Show 3D" on).
         """
         cls._saveStateForUndo(segmentationNode)
+        closedSurface = slicer.vtkSegmentationConverter.GetSegmentationClosedSurfaceRepresentationName()
+        shownIn3D = segmentationNode.GetSegmentation().ContainsRepresentation(closedSurface)  # "Show 3D" is on
         ijkToRAS = vtk.vtkMatrix4x4()
         volumeNode.GetIJKToRASMatrix(ijkToRAS)
         with _renderBlocked():
@@ -1205,9 +1207,8 @@ class MIDeepSegLogic(ScriptedLoadableModuleLogic):
             segment = segmentationNode.GetSegmentation().GetSegment(segmentID)
             slicer.vtkSlicerSegmentationsModuleLogic.SetSegmentStatus(
                 segment, slicer.vtkSlicerSegmentationsModuleLogic.InProgress)
-            displayNode = segmentationNode.GetDisplayNode()
-            if displayNode is not None and displayNode.GetVisibility3D():
-                segmentationNode.CreateClosedSurfaceRepresentation()
+            if shownIn3D:
+                segmentationNode.CreateClosedSurfaceRepresentation()  # rebuilt from the new labelmap
 
     @staticmethod
     def _writeIntoOtherSource(segmentationNode, segmentID, boxNode, array):

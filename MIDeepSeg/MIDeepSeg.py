@@ -288,6 +288,7 @@ class MIDeepSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         for widget, signal, slot in self._connections:
             widget.disconnect(signal, slot)
         self._connections = []
+        self._leavePlaceMode()
         self._removeShortcuts()
         self._removeSliceViewObservers()
         self.setParameterNode(None)
@@ -727,46 +728,53 @@ class MIDeepSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     # --- helpers --------------------------------------------------------------------------------------
 
     def _ensureTorch(self):
-        """True when torch >= TORCH_MINIMUM can be imported; else ask, install through PyTorchUtils, say what to do."""
+        """True when torch >= TORCH_MINIMUM can be imported; else ask, install through PyTorchUtils, say what to do.
+
+        The busy flag is held from the first dialog on: a modal dialog runs its own event loop, in which the
+        update timer or a shortcut would otherwise open a second prompt.
+        """
         version = torchVersion()
         if torchInstalled() and version and version_at_least(version, TORCH_MINIMUM):
             return True
         if slicer.app.testingEnabled():
             raise RuntimeError(_("PyTorch {minimum} or newer is not installed, and tests never install packages.")
                                .format(minimum=TORCH_MINIMUM))
+        try:
+            with self.logic.busyFlag.hold(_("installing PyTorch")):
+                installed = self._askAndInstallTorch(version)
+        except BusyError as error:
+            self._setStatus(str(error), error=True)
+            return False
+        self._refreshDevices()
+        if installed and version is not None:  # an older torch was imported already: only a restart replaces it
+            if slicer.util.confirmOkCancelDisplay(_("PyTorch was updated. Restart Slicer now?")):
+                slicer.util.restart()
+            return False
+        return installed
+
+    def _askAndInstallTorch(self, version):
         if not hasattr(slicer.modules, "pytorchutils"):
             slicer.util.errorDisplay(_(
                 "MIDeepSeg needs PyTorch {minimum} or newer, installed through the PyTorch extension (it picks the "
                 "build that matches your GPU). Install the 'PyTorch' extension from the Extensions Manager, restart "
                 "Slicer and segment again.").format(minimum=TORCH_MINIMUM))
             return False
-        upgrade = version is not None
         question = _("MIDeepSeg needs PyTorch {minimum} or newer; {have}. Install it now through the PyTorch "
                      "extension? It downloads up to a few GB and can take several minutes.{restart}").format(
-            minimum=TORCH_MINIMUM, have=_("{v} is installed").format(v=version) if upgrade else _("it is not installed"),
-            restart=_(" Slicer must be restarted afterwards.") if upgrade else "")
+            minimum=TORCH_MINIMUM,
+            have=_("{v} is installed").format(v=version) if version else _("it is not installed"),
+            restart=_(" Slicer must be restarted afterwards.") if version else "")
         if not slicer.util.confirmOkCancelDisplay(question):
             self._setStatus(_("Nothing was installed; MIDeepSeg needs PyTorch to segment."), error=True)
             return False
+        dialog = slicer.util.createProgressDialog(labelText=_("Installing PyTorch, please wait..."), maximum=0,
+                                                  windowTitle="MIDeepSeg", windowModality=qt.Qt.ApplicationModal)
+        slicer.app.processEvents()
         try:
-            with self.logic.busyFlag.hold(_("installing PyTorch")):
-                dialog = slicer.util.createProgressDialog(labelText=_("Installing PyTorch, please wait..."), maximum=0,
-                                                          windowTitle="MIDeepSeg",
-                                                          windowModality=qt.Qt.ApplicationModal)
-                slicer.app.processEvents()
-                try:
-                    with slicer.util.WaitCursor():
-                        self.logic.installTorch()
-                finally:
-                    dialog.close()
-        except BusyError as error:
-            self._setStatus(str(error), error=True)
-            return False
-        self._refreshDevices()
-        if upgrade:
-            if slicer.util.confirmOkCancelDisplay(_("PyTorch was updated. Restart Slicer now?")):
-                slicer.util.restart()
-            return False
+            with slicer.util.WaitCursor():
+                self.logic.installTorch()
+        finally:
+            dialog.close()
         return True
 
     def _ensureSegment(self):

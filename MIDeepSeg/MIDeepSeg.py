@@ -144,8 +144,9 @@ def createSegmenter(image, spacing, model, device, lam, sigma):
 
 
 def _renderBlocked():
-    """slicer.util.RenderBlocker in the application; nothing to pause without one (scripts on slicer-core)."""
-    return slicer.util.RenderBlocker() if hasattr(slicer, "app") else contextlib.nullcontext()
+    """slicer.util.RenderBlocker where views render (slicer.app); nothing to pause without them (slicer-core)."""
+    application = getattr(slicer, "app", None)
+    return slicer.util.RenderBlocker() if hasattr(application, "pauseRender") else contextlib.nullcontext()
 
 
 #
@@ -287,6 +288,7 @@ class MIDeepSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         for widget, signal, slot in self._connections:
             widget.disconnect(signal, slot)
         self._connections = []
+        self._leavePlaceMode()
         self._removeShortcuts()
         self._removeSliceViewObservers()
         self.setParameterNode(None)
@@ -726,46 +728,53 @@ class MIDeepSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     # --- helpers --------------------------------------------------------------------------------------
 
     def _ensureTorch(self):
-        """True when torch >= TORCH_MINIMUM can be imported; else ask, install through PyTorchUtils, say what to do."""
+        """True when torch >= TORCH_MINIMUM can be imported; else ask, install through PyTorchUtils, say what to do.
+
+        The busy flag is held from the first dialog on: a modal dialog runs its own event loop, in which the
+        update timer or a shortcut would otherwise open a second prompt.
+        """
         version = torchVersion()
         if torchInstalled() and version and version_at_least(version, TORCH_MINIMUM):
             return True
         if slicer.app.testingEnabled():
             raise RuntimeError(_("PyTorch {minimum} or newer is not installed, and tests never install packages.")
                                .format(minimum=TORCH_MINIMUM))
+        try:
+            with self.logic.busyFlag.hold(_("installing PyTorch")):
+                installed = self._askAndInstallTorch(version)
+        except BusyError as error:
+            self._setStatus(str(error), error=True)
+            return False
+        self._refreshDevices()
+        if installed and version is not None:  # an older torch was imported already: only a restart replaces it
+            if slicer.util.confirmOkCancelDisplay(_("PyTorch was updated. Restart Slicer now?")):
+                slicer.util.restart()
+            return False
+        return installed
+
+    def _askAndInstallTorch(self, version):
         if not hasattr(slicer.modules, "pytorchutils"):
             slicer.util.errorDisplay(_(
                 "MIDeepSeg needs PyTorch {minimum} or newer, installed through the PyTorch extension (it picks the "
                 "build that matches your GPU). Install the 'PyTorch' extension from the Extensions Manager, restart "
                 "Slicer and segment again.").format(minimum=TORCH_MINIMUM))
             return False
-        upgrade = version is not None
         question = _("MIDeepSeg needs PyTorch {minimum} or newer; {have}. Install it now through the PyTorch "
                      "extension? It downloads up to a few GB and can take several minutes.{restart}").format(
-            minimum=TORCH_MINIMUM, have=_("{v} is installed").format(v=version) if upgrade else _("it is not installed"),
-            restart=_(" Slicer must be restarted afterwards.") if upgrade else "")
+            minimum=TORCH_MINIMUM,
+            have=_("{v} is installed").format(v=version) if version else _("it is not installed"),
+            restart=_(" Slicer must be restarted afterwards.") if version else "")
         if not slicer.util.confirmOkCancelDisplay(question):
             self._setStatus(_("Nothing was installed; MIDeepSeg needs PyTorch to segment."), error=True)
             return False
+        dialog = slicer.util.createProgressDialog(labelText=_("Installing PyTorch, please wait..."), maximum=0,
+                                                  windowTitle="MIDeepSeg", windowModality=qt.Qt.ApplicationModal)
+        slicer.app.processEvents()
         try:
-            with self.logic.busyFlag.hold(_("installing PyTorch")):
-                dialog = slicer.util.createProgressDialog(labelText=_("Installing PyTorch, please wait..."), maximum=0,
-                                                          windowTitle="MIDeepSeg",
-                                                          windowModality=qt.Qt.ApplicationModal)
-                slicer.app.processEvents()
-                try:
-                    with slicer.util.WaitCursor():
-                        self.logic.installTorch()
-                finally:
-                    dialog.close()
-        except BusyError as error:
-            self._setStatus(str(error), error=True)
-            return False
-        self._refreshDevices()
-        if upgrade:
-            if slicer.util.confirmOkCancelDisplay(_("PyTorch was updated. Restart Slicer now?")):
-                slicer.util.restart()
-            return False
+            with slicer.util.WaitCursor():
+                self.logic.installTorch()
+        finally:
+            dialog.close()
         return True
 
     def _ensureSegment(self):
@@ -1177,11 +1186,12 @@ class MIDeepSegLogic(ScriptedLoadableModuleLogic):
         Only the box is copied and imported (fast for small objects in large
         volumes); the other segments are not touched. The segmentation's
         state is saved for the Segment Editor's Undo first, views are not
-        rendered half-way, the segment is marked "in progress" and its closed
-        surface is rebuilt when the segmentation is shown in 3D.
+        rendered half-way, the segment is marked "in progress" and the closed
+        surface is rebuilt when the segmentation had one ("Show 3D" on).
         """
-        cls._prepareSourceRepresentation(segmentationNode)
         cls._saveStateForUndo(segmentationNode)
+        closedSurface = slicer.vtkSegmentationConverter.GetSegmentationClosedSurfaceRepresentationName()
+        shownIn3D = segmentationNode.GetSegmentation().ContainsRepresentation(closedSurface)  # "Show 3D" is on
         ijkToRAS = vtk.vtkMatrix4x4()
         volumeNode.GetIJKToRASMatrix(ijkToRAS)
         with _renderBlocked():
@@ -1195,33 +1205,58 @@ class MIDeepSegLogic(ScriptedLoadableModuleLogic):
                 boxNode.SetAndObserveTransformNodeID(volumeNode.GetTransformNodeID())
                 array = np.ascontiguousarray(array, dtype=np.uint8)
                 slicer.util.updateVolumeFromArray(boxNode, array)
-                slicer.util.updateSegmentBinaryLabelmapFromArray(array, segmentationNode, segmentID, boxNode)
+                labelmap = slicer.vtkSegmentationConverter.GetSegmentationBinaryLabelmapRepresentationName()
+                if segmentationNode.GetSegmentation().GetSourceRepresentationName() == labelmap:
+                    slicer.util.updateSegmentBinaryLabelmapFromArray(array, segmentationNode, segmentID, boxNode)
+                else:
+                    cls._writeIntoOtherSource(segmentationNode, segmentID, boxNode, array)
             finally:
                 slicer.mrmlScene.RemoveNode(boxNode)
             segment = segmentationNode.GetSegmentation().GetSegment(segmentID)
             slicer.vtkSlicerSegmentationsModuleLogic.SetSegmentStatus(
                 segment, slicer.vtkSlicerSegmentationsModuleLogic.InProgress)
-            displayNode = segmentationNode.GetDisplayNode()
-            if displayNode is not None and displayNode.GetVisibility3D():
-                segmentationNode.CreateClosedSurfaceRepresentation()
+            if shownIn3D:
+                segmentationNode.CreateClosedSurfaceRepresentation()  # rebuilt from the new labelmap
 
     @staticmethod
-    def _prepareSourceRepresentation(segmentationNode):
-        """Make the binary labelmap the source representation (as Segment Editor does before editing).
+    def _writeIntoOtherSource(segmentationNode, segmentID, boxNode, array):
+        """Write a mask into a segmentation whose source representation is not a binary labelmap.
 
-        ``updateSegmentBinaryLabelmapFromArray`` (ImportLabelmapToSegmentationNode) refuses a segmentation
-        whose source is, e.g., a closed surface: convert it first, keeping every segment.
+        ``updateSegmentBinaryLabelmapFromArray`` (ImportLabelmapToSegmentationNode) refuses those ("Importing
+        of segment failed"). The mask is imported into a scratch segmentation, converted there to the target's
+        source representation (a closed surface, say) by the segmentation's own converters, and copied into
+        the segment's source representation. The other segments keep their representation untouched.
         """
         segmentation = segmentationNode.GetSegmentation()
-        labelmap = slicer.vtkSegmentationConverter.GetSegmentationBinaryLabelmapRepresentationName()
-        if segmentation.GetSourceRepresentationName() == labelmap:
-            return
-        if not segmentationNode.CreateBinaryLabelmapRepresentation():
-            raise RuntimeError(_("The segmentation '{name}' could not be converted to a binary labelmap, which "
-                                 "MIDeepSeg writes into.").format(name=segmentationNode.GetName()))
-        segmentationNode.SetSourceRepresentationToBinaryLabelmap()
-        logger.info("MIDeepSeg: the source representation of '%s' is now the binary labelmap",
-                    segmentationNode.GetName())
+        sourceName = segmentation.GetSourceRepresentationName()
+        scratch = slicer.vtkMRMLSegmentationNode()
+        scratch.SetHideFromEditors(True)
+        slicer.mrmlScene.AddNode(scratch)
+        scratch.SetAndObserveTransformNodeID(segmentationNode.GetTransformNodeID())  # same frame as the target
+        try:
+            scratchID = scratch.GetSegmentation().AddEmptySegment(segmentID)
+            slicer.util.updateSegmentBinaryLabelmapFromArray(array, scratch, scratchID, boxNode)
+            converted = None
+            if scratch.GetSegmentation().CreateRepresentation(sourceName):
+                converted = scratch.GetSegmentation().GetSegment(scratchID).GetRepresentation(sourceName)
+            if converted is None and array.any():
+                raise RuntimeError(_("MIDeepSeg could not convert its mask to the representation '{name}' of the "
+                                     "segmentation '{node}'.").format(name=sourceName, node=segmentationNode.GetName()))
+            segment = segmentation.GetSegment(segmentID)
+            current = segment.GetRepresentation(sourceName)
+            if current is None and converted is not None:
+                copy = converted.NewInstance()
+                copy.DeepCopy(converted)
+                segment.AddRepresentation(sourceName, copy)
+            elif current is not None:
+                if converted is None:
+                    current.Initialize()  # an empty mask
+                else:
+                    current.DeepCopy(converted)
+                current.Modified()
+            segment.RemoveAllRepresentations(sourceName)  # derived ones are stale: converted again on demand
+        finally:
+            slicer.mrmlScene.RemoveNode(scratch)
 
     @staticmethod
     def _saveStateForUndo(segmentationNode):

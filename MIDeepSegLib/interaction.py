@@ -113,8 +113,9 @@ class UpdateGate:
         auto_update : bool
             Whether clicks update the mask on their own.
         session_active : bool
-            Whether a session wrote into the segment (then removing every
-            interior point restores the segment).
+            Whether a session wrote into the segment: then every change
+            updates, even below `min_points` (the user pressed Segment), and
+            removing every interior point restores the segment.
 
         Returns
         -------
@@ -127,8 +128,8 @@ class UpdateGate:
         interior = len(snapshot[0])
         if interior == 0:
             return self.CLEAR if session_active else self.NOTHING
-        if not auto_update or interior < self.min_points[mode]:
-            return self.WAIT
+        if not auto_update or (interior < self.min_points[mode] and not session_active):
+            return self.WAIT  # (once a session runs, e.g. after pressing Segment, every click updates)
         return self.UPDATE
 
     def forget(self):

@@ -171,6 +171,16 @@ def test_removing_the_last_interior_point_clears_only_when_a_session_wrote():
     assert gate.decide(((), (), ()), "3D", session_active=False) == UpdateGate.NOTHING
 
 
+def test_after_segment_was_pressed_below_the_minimum_corrections_update():
+    gate = UpdateGate(MIN_POINTS)
+    three = tuple(("{}".format(i), (float(i), 0.0, 0.0)) for i in range(3))
+    assert gate.decide((three, (), ()), "3D") == UpdateGate.WAIT  # 3 < 5: the user presses Segment
+    click = (("4", (9.0, 9.0, 9.0)),)
+    assert gate.decide((three, click, ()), "3D", session_active=True) == UpdateGate.UPDATE
+    assert gate.decide((three, click, ()), "3D", auto_update=False, session_active=True) == UpdateGate.NOTHING
+    assert gate.decide((three, (), ()), "3D", auto_update=False, session_active=True) == UpdateGate.WAIT
+
+
 def test_a_moved_point_is_a_change():
     gate = UpdateGate(MIN_POINTS)
     points = [("{}".format(i), (float(i), 0.0, 0.0)) for i in range(5)]

@@ -318,3 +318,56 @@ def test_python_3_10_syntax_and_undefined_names_are_caught(tmp_path):
     undefined.write_text("def f():\n    return _t('not defined')\n")
     result = _ruff_undefined_names(undefined)
     assert result.returncode != 0 and "F821" in result.stdout, result.stdout + result.stderr
+
+
+# --- the glue keeps the fixes of issue 14 (the decisions themselves: test_interaction.py) ---------------
+
+def _widget_methods():
+    tree = ast.parse(MODULE.read_text(encoding="utf-8"))
+    widget = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name.endswith("Widget"))
+    return {n.name: n for n in widget.body if isinstance(n, ast.FunctionDef)}
+
+
+def _names_in(function):
+    return {n.attr for n in ast.walk(function) if isinstance(n, ast.Attribute)} | \
+        {n.id for n in ast.walk(function) if isinstance(n, ast.Name)}
+
+
+def test_every_action_handler_checks_the_one_busy_flag():
+    """Item 4: Reset, Next segment, Undo, a new 2D slice, modifier-clicks, updates and the timer ask the flag."""
+    methods = _widget_methods()
+    handlers = [name for name in methods if name.endswith("Button") and name.startswith("on")] + \
+        ["runUpdate", "_startNewSlice", "_onSliceViewPress", "_onUpdateTimer", "_ensureTorch"]
+    assert {"onResetButton", "onNextSegmentButton", "onUndoButton"} <= set(handlers)
+    unchecked = [name for name in handlers
+                 if not ({"_refuseWhileBusy", "busyFlag"} & _names_in(methods[name])) and
+                 "runUpdate" not in _names_in(methods[name])]
+    assert unchecked == []
+
+
+def test_glue_compares_nodes_as_objects_and_uses_the_events_index():
+    """Items 1 and 12, 13: no node compared by ID; the point event handler takes its int call data; the
+    deprecated GetNthControlPointIndexByID is gone."""
+    source = MODULE.read_text(encoding="utf-8")
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare):
+            calls = [n for n in ast.walk(node) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)]
+            assert not any(c.func.attr == "GetID" for c in calls), f"line {node.lineno} compares node IDs"
+    defined = _widget_methods()["_onPointDefined"]
+    assert [ast.unparse(d) for d in defined.decorator_list] == ["vtk.calldata_type(vtk.VTK_INT)"]
+    assert "event_point_index" in _names_in(defined)
+    assert "GetNthControlPointIndexByID" not in source
+
+
+def test_cleanup_and_exit_undo_what_setup_and_enter_did():
+    """Items 11 and 13: cleanup stops the timer, disconnects every Qt connection and the parameter node,
+    removes observers; exit and cleanup leave place mode; Reload drops MIDeepSegLib from sys.modules."""
+    methods = _widget_methods()
+    cleanup = _names_in(methods["cleanup"])
+    assert {"stop", "disconnect", "_connections", "setParameterNode", "removeObservers", "_removeShortcuts",
+            "_removeSliceViewObservers", "_leavePlaceMode"} <= cleanup
+    assert "_leavePlaceMode" in _names_in(methods["exit"])
+    setup = ast.unparse(methods["setup"])
+    assert setup.count(".connect(") == setup.count("self._connections.append(")  # every connection recorded
+    assert "sys.modules" in ast.unparse(methods["onReload"])

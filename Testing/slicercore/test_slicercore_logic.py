@@ -113,19 +113,21 @@ def test_writing_into_a_closed_surface_segmentation(module, tilted):
     ball.Update()
     ballID = segmentation.AddSegmentFromClosedSurfaceRepresentation(ball.GetOutput(), "ball")
     targetID = segmentation.GetSegmentation().AddEmptySegment("", "target")
-    ballBefore = _segment(module, tilted, ballID, segmentation)  # exported through a temporary conversion
-    assert ballBefore.sum() > 0
+    ballSurface = vtk.vtkPolyData()
+    segmentation.GetClosedSurfaceRepresentation(ballID, ballSurface)
+    ballSurface = vtk.util.numpy_support.vtk_to_numpy(ballSurface.GetPoints().GetData()).copy()
     assert segmentation.GetSegmentation().GetSourceRepresentationName() == closedSurface
 
     logic = module.MIDeepSegLogic()
     interior = _points(module, tilted["interior"], tilted, "interior")
     assert logic.update(volume, segmentation, targetID, interior).action == "initial"
     assert _dice(_segment(module, tilted, targetID, segmentation), tilted["lesion"]) >= 0.80
-    # Written as Segment Editor edits such a segmentation: its source is now the binary labelmap, made
-    # from the surfaces, so the other segment covers the same voxels as before.
-    labelmap = slicer.vtkSegmentationConverter.GetSegmentationBinaryLabelmapRepresentationName()
-    assert segmentation.GetSegmentation().GetSourceRepresentationName() == labelmap
-    assert np.array_equal(_segment(module, tilted, ballID, segmentation), ballBefore)
+    # written through the segmentation's own converters: its source is still the closed surface and
+    # the other segment's surface (the user's data) is exactly as it was
+    assert segmentation.GetSegmentation().GetSourceRepresentationName() == closedSurface
+    after = vtk.vtkPolyData()
+    segmentation.GetClosedSurfaceRepresentation(ballID, after)
+    np.testing.assert_array_equal(vtk.util.numpy_support.vtk_to_numpy(after.GetPoints().GetData()), ballSurface)
 
 
 def test_the_users_segmentation_geometry_is_left_as_it_was(module, tilted):

@@ -641,17 +641,7 @@ class MIDeepSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._updateTimer.start()
 
     def _placedSnapshot(self):
-        """The placed points of the three lists: ((control point ID, rounded world position), ...) each."""
-        snapshot = []
-        for node in self._pointLists():
-            points = []
-            for index in range(node.GetNumberOfControlPoints() if node else 0):
-                if node.GetNthControlPointPositionStatus(index) == slicer.vtkMRMLMarkupsNode.PositionDefined:
-                    world = [0.0, 0.0, 0.0]
-                    node.GetNthControlPointPositionWorld(index, world)
-                    points.append((node.GetNthControlPointID(index), tuple(round(c, 4) for c in world)))
-            snapshot.append(tuple(points))
-        return tuple(snapshot)
+        return self.logic.placedSnapshot(self._pointLists())
 
     def _onUpdateTimer(self):
         if self.logic.busyFlag.busy:
@@ -964,6 +954,21 @@ class MIDeepSegLogic(ScriptedLoadableModuleLogic):
                                    name=volumeNode.GetName()))
         shape = tuple(reversed(volumeNode.GetImageData().GetDimensions()))
         return slicer.util.arrayFromVTKMatrix(ijkToRAS), slicer.util.arrayFromVTKMatrix(worldToVolume), shape
+
+    @staticmethod
+    def placedSnapshot(pointLists):
+        """What UpdateGate decides on: per list, ((control point ID, rounded world position), ...) of the
+        placed points (the preview point that follows the mouse in place mode is not placed)."""
+        snapshot = []
+        for node in pointLists:
+            points = []
+            for index in range(node.GetNumberOfControlPoints() if node else 0):
+                if node.GetNthControlPointPositionStatus(index) == slicer.vtkMRMLMarkupsNode.PositionDefined:
+                    world = [0.0, 0.0, 0.0]
+                    node.GetNthControlPointPositionWorld(index, world)
+                    points.append((node.GetNthControlPointID(index), tuple(round(c, 4) for c in world)))
+            snapshot.append(tuple(points))
+        return tuple(snapshot)
 
     @staticmethod
     def definedPointsWorld(points):

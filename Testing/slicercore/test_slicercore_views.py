@@ -11,8 +11,9 @@ preview's removal when the cursor leaves the view.
 
 What the module does with those events is decided by
 ``MIDeepSegLib.interaction`` (UpdateGate, event_point_index) and
-``MIDeepSegLogic`` (isInside, update); the Qt widget that wires them together
-cannot run without Qt, so the tests wire the same calls.
+``MIDeepSegLogic`` (placedSnapshot, isInside, alignViewToVolume, update); the
+Qt widget that wires them together (timers, status label) cannot run without
+Qt, so the tests make the same calls in the same order.
 """
 
 import numpy as np
@@ -50,20 +51,6 @@ class PointEvents:
     def take(self):
         events, self.events = self.events, []
         return events
-
-
-def placedClicks(lists):
-    """The snapshot UpdateGate decides on: per list, (control point ID, position) of the *placed* points."""
-    snapshot = []
-    for node in lists:
-        points = []
-        for index in range(node.GetNumberOfControlPoints()):
-            if node.GetNthControlPointPositionStatus(index) == slicer.vtkMRMLMarkupsNode.PositionDefined:
-                position = [0.0, 0.0, 0.0]
-                node.GetNthControlPointPositionWorld(index, position)
-                points.append((node.GetNthControlPointID(index), tuple(np.round(position, 3))))
-        snapshot.append(tuple(points))
-    return tuple(snapshot)
 
 
 @pytest.fixture
@@ -115,16 +102,16 @@ def test_hover_shows_a_preview_point_that_leaving_removes_and_neither_updates(mo
     assert interior.GetNumberOfControlPoints() == 1  # the preview point follows the mouse
     assert interior.GetNthControlPointPositionStatus(0) == slicer.vtkMRMLMarkupsNode.PositionPreview
     assert ("PointAddedEvent", None) in [(n, None) for n, _ in events.take()]
-    assert gate.decide(placedClicks(lists), "3D") == gate.NOTHING
+    assert gate.decide(logic.placedSnapshot(lists), "3D") == gate.NOTHING
 
     red.leave()
     assert interior.GetNumberOfControlPoints() == 0
     assert [name for name, _ in events.take()] == ["PointRemovedEvent"]
-    assert gate.decide(placedClicks(lists), "3D") == gate.NOTHING  # nothing was placed: no update
+    assert gate.decide(logic.placedSnapshot(lists), "3D") == gate.NOTHING  # nothing was placed: no update
 
     red.mouseMove(x, y)  # back in the view, then out again: still nothing to do
     red.leave()
-    assert gate.decide(placedClicks(lists), "3D") == gate.NOTHING
+    assert gate.decide(logic.placedSnapshot(lists), "3D") == gate.NOTHING
 
 
 def test_3d_mode_clicks_in_the_red_view_segment_the_lesion(module, slicer_app, tilted, red, pointLists):
@@ -153,12 +140,12 @@ def test_3d_mode_clicks_in_the_red_view_segment_the_lesion(module, slicer_app, t
         # the click lands where the user clicked, on the slice: within a pixel of the target
         assert np.linalg.norm(np.subtract(world, target)) < red.pixelSize()
         assert logic.isInside(tilted["volume"], world)
-        decision = gate.decide(placedClicks(lists), "3D")
+        decision = gate.decide(logic.placedSnapshot(lists), "3D")
         decisions.append(decision)
         if decision == gate.UPDATE:
             logic.update(tilted["volume"], segmentation, targetID, *lists)
     red.leave()  # the cursor leaves: the preview point goes, the placed clicks stay
-    assert gate.decide(placedClicks(lists), "3D") == gate.NOTHING
+    assert gate.decide(logic.placedSnapshot(lists), "3D") == gate.NOTHING
     assert decisions == [gate.WAIT] * 4 + [gate.UPDATE]
     mask = slicer.util.arrayFromSegmentBinaryLabelmap(segmentation, targetID, tilted["volume"]) > 0
     dice = 2.0 * (mask & tilted["lesion"]).sum() / (mask.sum() + tilted["lesion"].sum())
@@ -225,7 +212,7 @@ def test_2d_mode_on_a_sagittal_view_of_the_tilted_volume(module, slicer_app, til
     decisions = []
     for target in targets:
         _clickAll(red, interior, events, [target])
-        decisions.append(gate.decide(placedClicks(lists), "2D"))
+        decisions.append(gate.decide(logic.placedSnapshot(lists), "2D"))
     assert decisions == [gate.WAIT] * 2 + [gate.UPDATE] * 2
     placed = [np.array(interior.GetNthControlPointPositionWorld(i)) for i in range(interior.GetNumberOfControlPoints())]
     assert {logic.sliceOf(volume, world, red.sliceNode) for world in placed} == {(1, j)}

@@ -21,8 +21,10 @@ core lacks; none of them imitates MRML:
 
 * ``slicer.mrmlScene``, ``slicer.app.applicationLogic()`` and
   ``slicer.modules.<name>.logic()`` return the *real* objects above;
-  ``slicer.app.processEvents()`` has no Qt event loop to run (the MRML events
-  are synchronous anyway); ``slicer.app.testingEnabled()`` is True;
+  ``slicer.app.processEvents()`` runs only what a test ``post``-ed (a user's
+  action arriving while the module waits for its worker: Cancel, Reset, a
+  second click); the MRML events are synchronous anyway;
+  ``slicer.app.testingEnabled()`` is True;
   ``pauseRender``/``resumeRender`` count (no layout manager's views to pause);
 * ``qt`` and ``ctk`` are modules with no content: any use raises, so a test
   that reaches Qt code fails loudly instead of passing on a fake;
@@ -130,6 +132,7 @@ class _Application:
     def __init__(self, application):
         self._application = application
         self.renderPaused = 0
+        self.posted = []
 
     def applicationLogic(self):
         return self._application.applicationLogic
@@ -138,7 +141,14 @@ class _Application:
         return self._application.scene
 
     def processEvents(self, *args):
-        """No Qt event loop: MRML/VTK events are delivered synchronously, nothing is queued."""
+        """Qt's event loop, reduced to what a test queues with ``post`` (a user's action arriving while the
+        module waits for its worker); MRML/VTK events themselves are synchronous and never queued."""
+        while self.posted:
+            self.posted.pop(0)()
+
+    def post(self, action):
+        """Queue `action` (a callable) for the next processEvents, as Qt queues a click or a key press."""
+        self.posted.append(action)
 
     @staticmethod
     def testingEnabled():

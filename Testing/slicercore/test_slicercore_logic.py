@@ -250,3 +250,58 @@ def test_3d_after_2d_on_the_same_segment_keeps_the_2d_slice(module, tilted):
     after = _segment(module, tilted, targetID)
     assert np.array_equal(after[:, j] | slice2D[:, j], after[:, j])  # the 2D slice is still there
     assert _dice(after & ~slice2D, tilted["lesion"]) >= 0.80
+
+
+class _Slow:
+    """The real Segmenter, made to take at least `seconds` per call on the worker thread, so that
+    user actions queued for the event loop are delivered while the module waits for it."""
+
+    def __init__(self, module, seconds=0.3):
+        self.module, self.seconds = module, seconds
+
+    def __call__(self, image, **kwargs):
+        import time
+
+        segmenter = self.module.createSegmenter(image, **kwargs)
+        for name in ("initial", "refine"):
+            method = getattr(segmenter, name)
+
+            def slow(*args, _method=method, **kw):
+                time.sleep(self.seconds)
+                return _method(*args, **kw)
+
+            setattr(segmenter, name, slow)
+        return segmenter
+
+
+def test_actions_during_a_computation(module, slicer_app, tilted):
+    """Issue 14 item 4: while the worker computes, a second update is refused, Reset and Cancel win over
+    the stale result (the segment is not overwritten), and the module works again afterwards."""
+    logic = module.MIDeepSegLogic(segmenterFactory=_Slow(module))
+    volume, segmentation, targetID = tilted["volume"], tilted["segmentation"], tilted["targetID"]
+    interior = _points(module, tilted["interior"], tilted, "interior")
+    refused = []
+
+    def secondUpdate():
+        try:
+            logic.update(volume, segmentation, targetID, interior)
+        except RuntimeError as error:  # BusyError
+            refused.append(str(error))
+
+    slicer.app.post(secondUpdate)
+    slicer.app.post(lambda: logic.resetSession(restore=True))  # Reset pressed while computing
+    assert logic.update(volume, segmentation, targetID, interior).action == "cancelled"
+    assert refused and "still" in refused[0]
+    assert not _segment(module, tilted, targetID).any()  # the stale mask was not written
+
+    slicer.app.post(logic.busyFlag.cancel)  # the progress dialog's Cancel
+    assert logic.update(volume, segmentation, targetID, interior).action == "cancelled"
+    assert not _segment(module, tilted, targetID).any()
+    import time
+
+    deadline = time.monotonic() + 30
+    while logic.busyFlag.busy and time.monotonic() < deadline:  # the cancelled worker finishes on its own
+        time.sleep(0.05)
+    assert not logic.busyFlag.busy
+    assert logic.update(volume, segmentation, targetID, interior).action == "initial"
+    assert _dice(_segment(module, tilted, targetID), tilted["lesion"]) >= 0.80

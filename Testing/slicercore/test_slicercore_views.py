@@ -224,3 +224,44 @@ def test_2d_mode_on_a_sagittal_view_of_the_tilted_volume(module, slicer_app, til
     reference = tilted["lesion"][:, j]
     dice = 2.0 * (mask[:, j] & reference).sum() / (mask[:, j].sum() + reference.sum())
     assert dice >= 0.80, dice
+
+
+@pytest.mark.parametrize("placing", [False, True], ids=["view-transform mode", "placing interior points"])
+def test_shift_and_ctrl_click_add_one_correction_click_and_nothing_else(module, slicer_app, tilted, red,
+                                                                          pointLists, placing):
+    """The widget's modifier-click handler (MIDeepSegWidget._onSliceViewPress, run as it is on the view's
+    interactor, with the widget's state reduced to its parameter node) on a real view: Shift+click adds a
+    foreground click, Ctrl+click a background click, at the clicked position; Slicer's placement widget
+    places nothing into the active interior list meanwhile."""
+    import functools
+    import types
+
+    logic, lists = pointLists
+    parameterNode = logic.getParameterNode()
+    parameterNode.inputVolume = tilted["volume"]
+    red.showVolume(tilted["volume"])
+    if placing:
+        slicercore_app.placeMode(slicer_app, lists[0])
+    widgetState = types.SimpleNamespace(_parameterNode=parameterNode, _refuseWhileBusy=lambda: False,
+                                        _clickView=None)
+    handler = functools.partial(module.MIDeepSegWidget._onSliceViewPress, widgetState, red.sliceNode)
+    tag = red.interactor.AddObserver(vtk.vtkCommand.LeftButtonPressEvent, handler, 1.0)  # as _observeSliceViews
+    try:
+        target = _world(tilted, tilted["center"])
+        red.jumpTo(target)
+        x, y = red.displayPosition(target)
+        for control, shift, expected in ((0, 1, [0, 1, 0]), (1, 0, [0, 1, 1])):
+            red.interactor.SetEventInformation(x, y, control, shift)
+            red.interactor.MouseMoveEvent()
+            red.interactor.LeftButtonPressEvent()
+            red.interactor.LeftButtonReleaseEvent()
+            placed = [len([i for i in range(n.GetNumberOfControlPoints())
+                           if n.GetNthControlPointPositionStatus(i) == slicer.vtkMRMLMarkupsNode.PositionDefined])
+                      for n in lists]
+            assert placed == expected
+        assert widgetState._clickView is red.sliceNode  # _onPointDefined then knows the view of the click
+        for node in lists[1:]:
+            world = node.GetNthControlPointPositionWorld(0)
+            assert np.linalg.norm(np.subtract(world, target)) < red.pixelSize()
+    finally:
+        red.interactor.RemoveObserver(tag)

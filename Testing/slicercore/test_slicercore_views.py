@@ -265,3 +265,71 @@ def test_shift_and_ctrl_click_add_one_correction_click_and_nothing_else(module, 
             assert np.linalg.norm(np.subtract(world, target)) < red.pixelSize()
     finally:
         red.interactor.RemoveObserver(tag)
+
+
+class WidgetState:
+    """MIDeepSegWidget's point handlers, run as they are, on an object that holds only the widget's state.
+
+    The widget itself is a Qt object and cannot be made here. ``_onPointDefined`` and ``_startSliceView``
+    are the widget's own functions; the three Qt-side calls they make (status label, buttons, the update
+    timer) only record what was asked.
+    """
+
+    def __init__(self, module, logic, parameterNode):
+        import types
+
+        from MIDeepSegLib.interaction import ClickHistory
+
+        self.logic, self._parameterNode = logic, parameterNode
+        self._suppressUpdates, self._clickView, self._sliceNode = False, None, None
+        self._history = ClickHistory()
+        self.statuses, self.scheduled = [], 0
+        for name in ("_onPointDefined", "_startSliceView"):
+            setattr(self, name, types.MethodType(getattr(module.MIDeepSegWidget, name), self))
+
+    def _setStatus(self, text, error=False):
+        self.statuses.append((text, error))
+
+    def _updateButtons(self):
+        pass
+
+    def _scheduleUpdate(self):
+        self.scheduled += 1
+
+
+def test_the_widgets_point_handler_turns_the_clicked_view_in_2d_mode(module, slicer_app, tilted, red, pointLists):
+    """Issue 14 item 2 through the widget's own handler: the first interior point of a 2D session, clicked
+    in the RAS-aligned sagittal view, turns *that* view (found through the crosshair's cursor position) to
+    the volume's plane; the following clicks then land on one array slice and the update segments it."""
+    logic, lists = pointLists
+    parameterNode = logic.getParameterNode()
+    parameterNode.inputVolume = tilted["volume"]
+    parameterNode.mode = "2D"
+    state = WidgetState(module, logic, parameterNode)
+    tag = lists[0].AddObserver(slicer.vtkMRMLMarkupsNode.PointPositionDefinedEvent, state._onPointDefined)
+    try:
+        red.sliceNode.SetOrientation("Sagittal")
+        red.showVolume(tilted["volume"])
+        c, s = tilted["center"], 0.8 * tilted["semi_axes"]
+        j = int(round(c[1]))
+        targets = [_world(tilted, p) for p in ([c[0] - s[0], j, c[2]], [c[0] + s[0], j, c[2]],
+                                               [c[0], j, c[2] - s[2]], [c[0], j, c[2] + s[2]])]
+        red.jumpTo(targets[0])
+        normalBefore = np.array([red.sliceNode.GetSliceToRAS().GetElement(r, 2) for r in range(3)])
+        slicercore_app.placeMode(slicer_app, lists[0])
+        for target in targets:
+            x, y = red.displayPosition(target)
+            red.click(x, y)
+        assert module._sliceNodeUnderCursor() is red.sliceNode  # the crosshair knows the view of the click
+        assert state._sliceNode is red.sliceNode and state.statuses == [] and len(state._history) == 4
+        normal = np.array([red.sliceNode.GetSliceToRAS().GetElement(r, 2) for r in range(3)])
+        jAxis = tilted["toWorld"][:3, 1] / np.linalg.norm(tilted["toWorld"][:3, 1])
+        assert abs(normalBefore @ jAxis) < 0.999  # Slicer's sagittal view was not the volume's plane
+        assert abs(normal @ jAxis) > 0.9999  # now it is
+        placed = [lists[0].GetNthControlPointPositionWorld(i) for i in range(4)]
+        assert {logic.sliceOf(tilted["volume"], world, red.sliceNode) for world in placed} == {(1, j)}
+        update = logic.update(tilted["volume"], tilted["segmentation"], tilted["targetID"], *lists, mode="2D",
+                              sliceView=state._sliceNode)
+        assert (update.axis, update.sliceIndex) == (1, j)
+    finally:
+        lists[0].RemoveObserver(tag)

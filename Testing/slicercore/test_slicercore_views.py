@@ -83,19 +83,23 @@ def pointLists(module, slicer_app, scene):
     return logic, [parameterNode.interiorPoints, parameterNode.foregroundPoints, parameterNode.backgroundPoints]
 
 
+@pytest.fixture
+def placing(module, slicer_app, tilted, red, pointLists):
+    """The volume in the Red view and the interior list in place mode: (logic, lists, events, gate)."""
+    logic, lists = pointLists
+    red.showVolume(tilted["volume"])
+    slicercore_app.placeMode(slicer_app, lists[0])
+    return logic, lists, PointEvents(lists[0]), interaction.UpdateGate(module.AUTO_RUN_MIN_POINTS)
+
+
 def _world(scene, kji):
     return (scene["toWorld"] @ np.r_[np.asarray(kji, dtype=float)[::-1], 1.0])[:3]
 
 
-def test_hover_shows_a_preview_point_that_leaving_removes_and_neither_updates(module, slicer_app, tilted, red,
-                                                                                pointLists):
+def test_hover_shows_a_preview_point_that_leaving_removes_and_neither_updates(tilted, red, placing):
     """Issue 14 item 3 on real Slicer: the preview point comes and goes; the gate sees no placed click."""
-    logic, lists = pointLists
+    logic, lists, events, gate = placing
     interior = lists[0]
-    red.showVolume(tilted["volume"])
-    slicercore_app.placeMode(slicer_app, interior)
-    events = PointEvents(interior)
-    gate = interaction.UpdateGate(module.AUTO_RUN_MIN_POINTS)
 
     x, y = red.displayPosition(_world(tilted, tilted["center"]))
     red.mouseMove(x, y)
@@ -114,14 +118,10 @@ def test_hover_shows_a_preview_point_that_leaving_removes_and_neither_updates(mo
     assert gate.decide(logic.placedSnapshot(lists), "3D") == gate.NOTHING
 
 
-def test_3d_mode_clicks_in_the_red_view_segment_the_lesion(module, slicer_app, tilted, red, pointLists):
+def test_3d_mode_clicks_in_the_red_view_segment_the_lesion(module, tilted, red, placing):
     """Five interior margin points clicked in the Red view, each on the slice the user scrolled to."""
-    logic, lists = pointLists
+    logic, lists, events, gate = placing
     interior = lists[0]
-    red.showVolume(tilted["volume"])
-    slicercore_app.placeMode(slicer_app, interior)
-    events = PointEvents(interior)
-    gate = interaction.UpdateGate(module.AUTO_RUN_MIN_POINTS)
     decisions = []
     segmentation, targetID = tilted["segmentation"], tilted["targetID"]
 
@@ -152,14 +152,11 @@ def test_3d_mode_clicks_in_the_red_view_segment_the_lesion(module, slicer_app, t
     assert dice >= 0.80, dice
 
 
-def test_a_click_outside_the_volume_is_recognised(module, slicer_app, tilted, red, pointLists):
-    logic, lists = pointLists
+def test_a_click_outside_the_volume_is_recognised(module, tilted, red, placing):
+    logic, lists, events, _gate = placing
     interior = lists[0]
-    red.showVolume(tilted["volume"])
     fov = red.sliceNode.GetFieldOfView()
     red.sliceNode.SetFieldOfView(fov[0] * 4, fov[1] * 4, fov[2])  # zoomed out: the volume is a small part
-    slicercore_app.placeMode(slicer_app, interior)
-    events = PointEvents(interior)
     red.click(2, 2)  # a corner of the view
     defined = [data for name, data in events.take() if name == "PointPositionDefinedEvent"]
     assert len(defined) == 1
@@ -168,6 +165,14 @@ def test_a_click_outside_the_volume_is_recognised(module, slicer_app, tilted, re
     assert not logic.isInside(tilted["volume"], world)
     with pytest.raises(module.PointOutsideError, match="outside the volume"):
         logic.update(tilted["volume"], tilted["segmentation"], tilted["targetID"], *lists)
+
+
+def _sagittalTargets(tilted):
+    """(j, four world points): interior margin points of the lesion on its central array slice j."""
+    c, s = tilted["center"], 0.8 * tilted["semi_axes"]
+    j = int(round(c[1]))
+    return j, [_world(tilted, p) for p in ([c[0] - s[0], j, c[2]], [c[0] + s[0], j, c[2]],
+                                           [c[0], j, c[2] - s[2]], [c[0], j, c[2] + s[2]])]
 
 
 def _clickAll(red, interior, events, worldPoints):
@@ -191,10 +196,8 @@ def test_2d_mode_on_a_sagittal_view_of_the_tilted_volume(module, slicer_app, til
     volume = tilted["volume"]
     red.sliceNode.SetOrientation("Sagittal")
     red.showVolume(volume)
-    c, s = tilted["center"], 0.8 * tilted["semi_axes"]
-    j = int(round(c[1]))
-    targets = [_world(tilted, p) for p in ([c[0] - s[0], j, c[2]], [c[0] + s[0], j, c[2]],
-                                           [c[0], j, c[2] - s[2]], [c[0], j, c[2] + s[2]])]
+    j, targets = _sagittalTargets(tilted)
+    c = tilted["center"]
     slicercore_app.placeMode(slicer_app, interior)
     events = PointEvents(interior)
 
@@ -310,10 +313,7 @@ def test_the_widgets_point_handler_turns_the_clicked_view_in_2d_mode(module, sli
     try:
         red.sliceNode.SetOrientation("Sagittal")
         red.showVolume(tilted["volume"])
-        c, s = tilted["center"], 0.8 * tilted["semi_axes"]
-        j = int(round(c[1]))
-        targets = [_world(tilted, p) for p in ([c[0] - s[0], j, c[2]], [c[0] + s[0], j, c[2]],
-                                               [c[0], j, c[2] - s[2]], [c[0], j, c[2] + s[2]])]
+        j, targets = _sagittalTargets(tilted)
         red.jumpTo(targets[0])
         normalBefore = np.array([red.sliceNode.GetSliceToRAS().GetElement(r, 2) for r in range(3)])
         slicercore_app.placeMode(slicer_app, lists[0])

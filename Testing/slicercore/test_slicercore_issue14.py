@@ -150,3 +150,43 @@ def test_cancel_returns_at_once_discards_the_result_and_stays_busy_until_the_wor
         time.sleep(0.02)
     assert not logic.busy
     assert np.array_equal(_segment(module, tilted, tilted["targetID"]), before)
+
+
+def test_the_point_defined_handler_receives_the_index_of_the_point_that_was_defined(module, scene):
+    """Item 12 on real MRML and VTK: a method decorated as the widget's _onPointDefined, observed through
+    slicer.util.VTKObservationMixin as the widget observes it, gets the index of the point whose position
+    became defined (here the middle one, placed again after being unset), not the last one."""
+    assert module.MIDeepSegWidget._onPointDefined.CallDataType == vtk.VTK_INT
+
+    class Observer(slicer.util.VTKObservationMixin):
+        def __init__(self):
+            slicer.util.VTKObservationMixin.__init__(self)
+            self.indices = []
+
+        @vtk.calldata_type(vtk.VTK_INT)
+        def onDefined(self, caller, event, callData=None):
+            self.indices.append(module.event_point_index(callData, caller.GetNumberOfControlPoints()))
+
+    points = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "points")
+    observer = Observer()
+    observer.addObserver(points, slicer.vtkMRMLMarkupsNode.PointPositionDefinedEvent, observer.onDefined)
+    for x in (0.0, 10.0, 20.0):
+        points.AddControlPointWorld(x, 0.0, 0.0)
+    points.UnsetNthControlPointPosition(1)
+    points.SetNthControlPointPositionWorld(1, 10.0, 5.0, 0.0)
+    assert observer.indices == [0, 1, 2, 1]
+    observer.removeObservers()
+
+
+def test_lists_recreated_after_close_scene_get_the_old_ids_and_are_still_re_observed(module, scene):
+    """Item 1 on real MRML: after Clear(0) (Close Scene) new point lists get the deleted lists' IDs
+    (vtkMRMLScene::Clear clears UniqueIDs); WatchedLists, comparing objects, still reports them as new."""
+    watched = module.WatchedLists()
+    old = [slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", f"list {i}") for i in range(3)]
+    watched.change(old)
+    oldIDs = [node.GetID() for node in old]
+    slicer.mrmlScene.Clear(0)
+    new = [slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", f"list {i}") for i in range(3)]
+    assert [node.GetID() for node in new] == oldIDs
+    stop, start = watched.change(new)
+    assert list(start) == new and list(stop) == old

@@ -936,8 +936,11 @@ class MIDeepSegLogic(ScriptedLoadableModuleLogic):
         if worldPoint is not None:
             sliceNode.JumpSliceByOffsetting(*[float(c) for c in worldPoint])
         sliceLogic = slicer.app.applicationLogic().GetSliceLogic(sliceNode) if hasattr(slicer, "app") else None
-        if sliceLogic is not None:
-            sliceLogic.SnapSliceOffsetToIJK()  # on the centre of the nearest slice of the background volume
+        background = sliceLogic.GetBackgroundLayer() if sliceLogic is not None else None
+        if background is not None and _sameNode(background.GetVolumeNode(), volumeNode):
+            # on the centre of that voxel slice (SnapSliceOffsetToIJK snaps to the *background* volume: only
+            # when that is the segmented one, else a neighbouring slice of ours could be shown)
+            sliceLogic.SnapSliceOffsetToIJK()
 
     # --- geometry (the maths is in MIDeepSegLib.geometry) ---------------------------------------------
 

@@ -65,7 +65,7 @@ def available_devices():
     """
     names = ["cpu"]
     if torch.cuda.is_available():
-        names += ["cuda:{}".format(i) for i in range(torch.cuda.device_count())]
+        names += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
     mps = getattr(torch.backends, "mps", None)
     if mps is not None and mps.is_available():
         names.append("mps")
@@ -119,5 +119,4 @@ def checked_device(requested, network, in_channels, input_size):
     if str(requested).strip().lower() == "auto":
         logging.getLogger(__name__).warning("Running on the CPU instead of %s", device)
         return torch.device("cpu")
-    raise ValueError("The model does not run on {} with torch {} (see the log); choose 'cpu' or 'auto'".format(
-        device, torch.__version__))
+    raise ValueError(f"The model does not run on {device} with torch {torch.__version__} (see the log); choose 'cpu' or 'auto'")

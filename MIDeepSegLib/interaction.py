@@ -324,7 +324,7 @@ def version_at_least(version, minimum):
 
     have, need = release(version), release(minimum)
     if not have:
-        raise ValueError("not a version: {!r}".format(version))
+        raise ValueError(f"not a version: {version!r}")
     width = max(len(have), len(need))
     return have + (0,) * (width - len(have)) >= need + (0,) * (width - len(need))
 

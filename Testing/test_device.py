@@ -16,7 +16,7 @@ def test_available_devices_lists_what_torch_sees():
     names = available_devices()
     assert names[0] == "cpu"
     cuda = [n for n in names if n.startswith("cuda:")]
-    assert cuda == ["cuda:{}".format(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() \
+    assert cuda == [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() \
         else cuda == []
     assert ("mps" in names) == bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
     for name in names:  # every listed name resolves

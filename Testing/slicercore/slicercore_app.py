@@ -321,6 +321,25 @@ def importModule():
     return module
 
 
+def offscreenRenderingProblem():
+    """None when VTK can render off-screen here (EGL or OSMesa), else why not.
+
+    Tried in a child process: without an off-screen context VTK aborts the process, which must not take
+    the test session with it.
+    """
+    import subprocess
+
+    probe = ("import vtk; w = vtk.vtkRenderWindow(); w.SetOffScreenRendering(1); w.SetSize(8, 8); "
+             "w.AddRenderer(vtk.vtkRenderer()); w.Render(); print(w.GetClassName())")
+    try:
+        result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        return "VTK's off-screen render window did not answer within 120 s"
+    if result.returncode != 0:
+        return "VTK cannot render off-screen here (no EGL/OSMesa context): " + result.stderr.strip()[-300:]
+    return None
+
+
 class SliceView:
     """One slice view rendered off-screen, as qMRMLSliceWidget assembles it: render window and
     interactor, slice logic (registered with the application logic), the Markups (and crosshair)

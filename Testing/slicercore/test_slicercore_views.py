@@ -61,6 +61,9 @@ def tilted(module, scene):
 @pytest.fixture(scope="module")
 def redView(slicer_app):
     """The Red view lives as long as the application, across scene closes, as in Slicer."""
+    problem = slicercore_app.offscreenRenderingProblem()
+    if problem:
+        pytest.skip(problem)
     view = slicercore_app.SliceView(slicer_app, "Red", "Axial")
     yield view
     view.close()

@@ -15,7 +15,7 @@ REFERENCE_CPPFLAGS = -DNPY_IN_ARRAY=NPY_ARRAY_IN_ARRAY
 SLICER_PYTHON ?= python3.11
 SLICER_CORE   ?= slicer-core==5.13.31053.0
 
-.PHONY: demo test test-numpy2 test-numpy1 test-slicer benchmark clean
+.PHONY: demo test test-numpy2 test-numpy1 test-slicer test-slicer-5.12 benchmark clean
 
 demo: .venv/.installed
 	.venv/bin/mideepseg demo --out demo_output
@@ -29,13 +29,23 @@ test-numpy2: .venv/.reference
 test-numpy1: .venv-numpy1/.reference
 	.venv-numpy1/bin/python -m pytest -q -ra
 
-test-slicer:
+# $(1): the venv of one slicer-core release
+define slicer-tests
 	@if command -v $(SLICER_PYTHON) >/dev/null 2>&1; then \
-		$(MAKE) --no-print-directory .venv-slicer/.installed && \
-		.venv-slicer/bin/python -m pytest -q -ra Testing/slicercore Testing/test_slicer_module_static.py; \
+		$(MAKE) --no-print-directory $(1)/.installed && \
+		$(1)/bin/python -m pytest -q -ra Testing/slicercore Testing/test_slicer_module_static.py; \
 	else \
-		echo "test-slicer: $(SLICER_PYTHON) not found; the slicer-core tests need Python >= 3.10 (SLICER_PYTHON=...)"; \
+		echo "$@: $(SLICER_PYTHON) not found; the slicer-core tests need Python >= 3.10 (SLICER_PYTHON=...)"; \
 	fi
+endef
+
+test-slicer:
+	$(call slicer-tests,.venv-slicer)
+
+# The same tests on slicer-core 5.12.4.0, Slicer's 5.12 release line (the module supports 5.8-5.12);
+# not part of `make test` (another venv: about 2 min more).
+test-slicer-5.12:
+	$(call slicer-tests,.venv-slicer512)
 
 benchmark: .venv/.reference
 	.venv/bin/python benchmarks/bench_core.py
@@ -45,6 +55,9 @@ benchmark: .venv/.reference
 .venv-slicer/.installed: NUMPY = numpy>=2
 .venv-slicer/.installed: PYTHON = $(SLICER_PYTHON)
 .venv-slicer/.installed: EXTRA = $(SLICER_CORE)
+.venv-slicer512/.installed: NUMPY = numpy>=2
+.venv-slicer512/.installed: PYTHON = $(SLICER_PYTHON)
+.venv-slicer512/.installed: EXTRA = slicer-core==5.12.4.0
 %/.installed: pyproject.toml
 	$(PYTHON) -m venv $*
 	$*/bin/python -m pip install -q --upgrade pip setuptools wheel
@@ -57,4 +70,4 @@ benchmark: .venv/.reference
 	touch $@
 
 clean:
-	rm -rf .venv .venv-numpy1 .venv-slicer demo_output
+	rm -rf .venv .venv-numpy1 .venv-slicer .venv-slicer512 demo_output

@@ -142,7 +142,7 @@ class Segmenter:
     def __init__(self, image, spacing=None, model="3d", device="auto", *, lam=LAM, sigma=SIGMA, margin_mm=None,
                  iterations="default", connectivity=None, distance_scale=DISTANCE_SCALE, reach=REACH_FRACTION,
                  background_reach=BACKGROUND_REACH_FRACTION):
-        from ._device import resolve_device
+        from ._device import resolve_device  # deferred: loads torch, on first use
 
         self.image = _check_session_image(image)
         self.spacing = check_spacing(spacing, self.image.ndim)
@@ -207,7 +207,7 @@ class Segmenter:
         local = shift_points(points, box)
         timings["crop"] = time.perf_counter() - start
 
-        import torch
+        import torch  # deferred: torch on first use: the package imports without it
 
         tick = time.perf_counter()
         inputs = network_input(crop, local, self.spacing, self.config.input_size, encoding=self.config.encoding,
@@ -340,7 +340,7 @@ def _components_at(mask, points):
 
 def _load_model(model, device):
     """(network, config) for a name, a path or an already loaded pair; cached per file and device."""
-    from .model.checkpoint import ModelConfig, load_checkpoint, resolve_model
+    from .model.checkpoint import ModelConfig, load_checkpoint, resolve_model  # deferred: loads torch
 
     if isinstance(model, tuple) and len(model) == 2 and isinstance(model[1], ModelConfig):
         network, config = model

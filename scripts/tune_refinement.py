@@ -26,7 +26,7 @@ import torch
 
 from MIDeepSegLib import Segmenter
 from MIDeepSegLib.model.checkpoint import load_checkpoint, resolve_model
-from MIDeepSegLib.training.datasets import largest_component
+from MIDeepSegLib.core.components import largest_component
 from MIDeepSegLib.io import read_image
 from MIDeepSegLib.evaluation.validation import (MRICRON_TEMPLATES, centre_slices, colin27_cases, simulate_session,
                                                 value_at)

@@ -26,6 +26,8 @@ crop the scale is ~1e3, i.e. energies resolved to ~1e-3.
 import itertools
 
 import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import breadth_first_order, maximum_flow
 
 from .._checks import check_image, check_mask, check_probability, check_spacing
 
@@ -157,9 +159,6 @@ def _min_cut(unary_fg, unary_bg, fg, bg, offsets, pair_weights):
     Source = foreground: a voxel left on the sink side pays its s-edge
     (= its background cost), one left on the source side its t-edge.
     """
-    from scipy.sparse import csr_matrix
-    from scipy.sparse.csgraph import breadth_first_order, maximum_flow
-
     shape = unary_fg.shape
     n = unary_fg.size
     source, sink = n, n + 1

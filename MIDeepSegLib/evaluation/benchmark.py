@@ -60,10 +60,23 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from .._device import resolve_device
+from ..core.components import largest_component
 from ..core.crop import box_shape, box_union, relaxed_bbox, shift_points
+from ..core.cuemap import ENCODINGS
 from ..core.metrics import assd, dice
-from ..settings import LAM, SIGMA
+from ..core.refinement import click_reaches, refine_gc, refine_ifgc
 from ..core.simulate import Click, interior_margin_points, refinement_click
+from ..model.checkpoint import ModelConfig, load_checkpoint, resolve_model
+from ..segmenter import Segmenter
+from ..settings import LAM, SIGMA
+from ..training.datasets import FolderDataset
+from ..training.synthesis import MRICRON_TEMPLATES
+from .charts import bar_chart, draw_text, line_chart
+from .peers import PEER_LABELS, PEERS, available_peers
+from .user import click_label, clicks_to_reach, mean_noc
+from .validation import AXIS_NAMES, centre_slices, colin27_cases
+from .visualise import draw_outline, draw_points, to_rgb, write_png
 
 #: One case. ``image``: float32 (H, W) or (D, H, W), array order; ``truth``:
 #: bool, image shape, the object; ``spacing``: tuple of float, mm per array
@@ -167,9 +180,6 @@ def colin27_benchmark_cases(dim, *, templates_dir=None, structures=None, brain=T
     -------
     list of Case
     """
-    from ..training.synthesis import MRICRON_TEMPLATES
-    from .validation import colin27_cases
-
     dim = _check_dim(dim)
     image, spacing, truths = colin27_cases(templates_dir or MRICRON_TEMPLATES, structures=structures,
                                            brain=brain)
@@ -194,8 +204,6 @@ def folder_cases(root, dim, *, axes=(0, 1, 2), context_mm=32.0, min_voxels=20):
     -------
     list of Case
     """
-    from ..training.datasets import FolderDataset, largest_component
-
     dim = _check_dim(dim)
     dataset = FolderDataset(root, min_voxels=min_voxels, cache=False)
     cases = []
@@ -228,8 +236,6 @@ def load_cases(spec, dim, *, quick=False, templates_dir=None, seed=0, brain=True
     mricron templates are missing, with a warning); "synthetic" gives 2
     (2D) or 1 (3D) scenes; a folder gives its first 2 (2D) or 1 (3D) cases.
     """
-    from ..training.synthesis import MRICRON_TEMPLATES
-
     dim = _check_dim(dim)
     spec = str(spec)
     if spec == "synthetic":
@@ -252,9 +258,6 @@ def load_cases(spec, dim, *, quick=False, templates_dir=None, seed=0, brain=True
 
 
 def _cases_from_volume(image, spacing, truths, groups, dim, axes, context_mm, source):
-    from ..training.datasets import largest_component
-    from .validation import AXIS_NAMES, centre_slices
-
     cases = []
     for name, truth in truths.items():
         if dim == 3 or image.ndim == 2:
@@ -281,61 +284,6 @@ def _context_box(truth, spacing, context_mm):
         pad = int(np.ceil(context_mm / spacing[axis]))
         box.append(slice(max(int(lo) - pad, 0), min(int(hi) + pad + 1, truth.shape[axis])))
     return tuple(box)
-
-
-# -- the number of clicks ------------------------------------------------------------
-
-
-def clicks_to_reach(dices, threshold):
-    """Refinement clicks after which Dice first reaches `threshold`.
-
-    Parameters
-    ----------
-    dices : sequence of float
-        Dice after interaction 0 (the interior margin points), 1, 2, ...
-    threshold : float
-
-    Returns
-    -------
-    int or None (never reached).
-
-    Examples
-    --------
-    >>> clicks_to_reach([0.80, 0.86, 0.91], 0.85), clicks_to_reach([0.80, 0.86, 0.91], 0.95)
-    (1, None)
-    """
-    for k, value in enumerate(dices):
-        if value >= threshold:
-            return k
-    return None
-
-
-def mean_noc(curves, threshold, max_clicks):
-    """Mean number of clicks to reach `threshold` (NoC), and how many curves reach it.
-
-    Parameters
-    ----------
-    curves : sequence of sequence of float
-        One Dice curve per case (see :func:`clicks_to_reach`).
-    threshold : float
-    max_clicks : int
-        The click budget; a curve that never reaches the threshold counts as
-        ``max_clicks + 1``.
-
-    Returns
-    -------
-    (float, int): the mean (NaN without curves) and the number of curves that reach the threshold.
-
-    Examples
-    --------
-    >>> mean_noc([[0.9], [0.5, 0.88], [0.5, 0.6, 0.7]], 0.85, 2)
-    (1.3333333333333333, 2)
-    """
-    counts = [clicks_to_reach(c, threshold) for c in curves]
-    if not counts:
-        return float("nan"), 0
-    values = [max_clicks + 1 if n is None else n for n in counts]
-    return float(np.mean(values)), int(sum(n is not None for n in counts))
 
 
 # -- one case ----------------------------------------------------------------------
@@ -432,8 +380,6 @@ def _refine_step(kind, image, spacing, cnn_box, cnn_probability, initial_mask, i
     `kind`: "gc", "ifgc" (the Segmenter's, with the clicks' reach) or
     "ifgc_paper" (pure geodesic fusion, no reach).
     """
-    from ..core.refinement import click_reaches, refine_gc, refine_ifgc
-
     def step(fg, bg, box, k):
         if k == 0:
             return _paste(initial_mask, cnn_box, image.shape), initial_seconds
@@ -510,9 +456,6 @@ def run_case(case, rng, *, peer_names, model=None, encoders=None, max_clicks=10,
         record: JSON-compatible results; views: final masks for the overlay
         figure (method -> mask, plus ``"_points"``).
     """
-    from .peers import PEERS
-    from ..segmenter import Segmenter
-
     image, truth, spacing = case.image, case.truth, case.spacing
     points = interior_margin_points(truth, rng, spacing)
     box = relaxed_bbox(points, image.shape, spacing, margin_mm)
@@ -612,9 +555,6 @@ def run_benchmark(cases="colin27", *, dims=(2, 3), models=None, encoding_models=
     dict: ``settings``, ``models``, ``notes``, ``cases`` (one record per case,
     see :func:`run_case`), ``summary`` and ``targets``.
     """
-    from .._device import resolve_device
-    from .peers import PEERS, available_peers
-
     if isinstance(max_clicks, bool) or not isinstance(max_clicks, (int, np.integer)) or max_clicks < 0:
         raise ValueError("max_clicks must be an integer >= 0, got {!r}".format(max_clicks))
     dims = sorted({_check_dim(d) for d in dims})
@@ -674,9 +614,6 @@ def run_benchmark(cases="colin27", *, dims=(2, 3), models=None, encoding_models=
 
 def _warm_up(peer_names, loaded, dims, device):
     """Run every method once on a tiny scene so that import and first-call costs stay out of the timings."""
-    from .peers import PEERS
-    from ..segmenter import Segmenter
-
     for dim in dims:
         case = synthetic_cases(dim, count=1, seed=12345)[0]
         points = interior_margin_points(case.truth, np.random.default_rng(0), case.spacing)
@@ -696,8 +633,6 @@ def _missing_peer_note(name):
 
 
 def _load_models(models, dims, device, notes):
-    from ..model.checkpoint import ModelConfig, load_checkpoint, resolve_model
-
     loaded, info = {}, {}
     for dim in dims:
         spec = models.get(dim)
@@ -737,9 +672,6 @@ def _describe_model(label, config):
 
 
 def _load_encoders(encoding_models, loaded, model_info, dims, device, notes):
-    from ..model.checkpoint import load_checkpoint, resolve_model
-    from ..core.cuemap import ENCODINGS
-
     encoders, info = {dim: {} for dim in dims}, {str(dim): {} for dim in dims}
     for encoding, spec in encoding_models.items():
         if encoding not in ENCODINGS:
@@ -833,8 +765,6 @@ def _mean(values):
 
 
 def _ordered(names):
-    from .peers import PEERS
-
     order = list(METHOD_LABELS) + list(PEERS)
     return sorted(names, key=lambda n: (order.index(n) if n in order else len(order), n))
 
@@ -852,8 +782,6 @@ def evaluate_targets(summary, dims):
     -------
     list of dict ``{"target", "dim", "status": "met" | "MISSED" | "not evaluated", "detail"}``
     """
-    from .peers import PEERS
-
     out = []
     for dim in dims:
         entry = summary.get(str(dim), {"methods": {}, "encodings": {}})
@@ -919,8 +847,6 @@ def evaluate_targets(summary, dims):
 
 
 def _label(name):
-    from .peers import PEER_LABELS
-
     return METHOD_LABELS.get(name) or PEER_LABELS.get(name, name)
 
 
@@ -981,9 +907,6 @@ def write_figures(results, out_dir, *, views=None):
     -------
     dict ``{dim: {kind: file name}}`` (dim as a string, "2" / "3").
     """
-    from .charts import bar_chart, line_chart
-    from .visualise import write_png
-
     out = Path(out_dir)
     figures = {}
     k_max = results["settings"]["max_clicks"]
@@ -1034,9 +957,6 @@ def overlay_grid(chosen, names, results, dim, *, max_rows=6, panel=128):
     in yellow, foreground clicks green and background clicks red (those on
     the slice), and the method's final Dice below it.
     """
-    from .charts import draw_text
-    from .visualise import draw_outline, draw_points, to_rgb
-
     if len(chosen) > max_rows:
         picks = np.unique(np.linspace(0, len(chosen) - 1, max_rows).round().astype(int))
         chosen = [chosen[i] for i in picks]
@@ -1131,10 +1051,6 @@ def _fmt(value, digits=3):
     if value is None or (isinstance(value, float) and not np.isfinite(value)):
         return "-"
     return "{:.{}f}".format(value, digits)
-
-
-def _click_label(k):
-    return "initial" if k == 0 else "+{}".format(k)
 
 
 _PROTOCOL = (
@@ -1245,8 +1161,8 @@ def _table3(methods, dim, ks, k_max):
     if ifgc == "standin_ifgc":
         lines += ["*No {}D network: the initial probability is a stand-in (the true mask shrunk, shifted and "
                   "blurred). This checks GC / IF-GC, not MIDeepSeg.*".format(dim), ""]
-    head = ["method"] + ["Dice {}".format(_click_label(k)) for k in ks] + \
-           ["ASSD {} (mm)".format(_click_label(k)) for k in (0, k_max)]
+    head = ["method"] + ["Dice {}".format(click_label(k)) for k in ks] + \
+           ["ASSD {} (mm)".format(click_label(k)) for k in (0, k_max)]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     first = methods[ifgc]
     cells = [_fmt(first["dice"][0])] + ["-"] * (len(ks) - 1) + [_fmt(first["assd"][0], 2), "-"]
@@ -1264,8 +1180,6 @@ def _table3(methods, dim, ks, k_max):
 
 
 def _table2(results, dim):
-    from ..core.cuemap import ENCODINGS
-
     encodings = results["summary"][dim]["encodings"]
     if not encodings:
         return ["Not evaluated: no network for this dimension (pass one checkpoint per encoding)."]
@@ -1287,8 +1201,8 @@ def _margin_text(results):
 
 
 def _method_table(methods, names, ks, k_max):
-    head = ["method"] + ["Dice {}".format(_click_label(k)) for k in ks] + \
-           ["ASSD {} (mm)".format(_click_label(k)) for k in (0, k_max)] + \
+    head = ["method"] + ["Dice {}".format(click_label(k)) for k in ks] + \
+           ["ASSD {} (mm)".format(click_label(k)) for k in (0, k_max)] + \
            ["NoC@85", "NoC@90", "s initial", "s / click"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name in names:

@@ -60,6 +60,7 @@ interactive medical image segmentation method using fast GrowCut. MICCAI
 workshop on interactive medical image computing.
 """
 
+import contextlib
 import importlib.util
 import os
 import warnings
@@ -306,7 +307,7 @@ def growcut(image, spacing, fg_points, bg_points, box=None):
 
 def _fast_growcut(image, seeds, spacing):
     """ITK's FastGrowCut on a 3D float32 image and uint8 seeds (1 fg, 2 bg); returns the label array."""
-    import itk
+    import itk  # deferred: optional (itk-growcut) and slow to import
 
     itk_image = itk.image_from_array(image)
     itk_seeds = itk.image_from_array(seeds)
@@ -420,8 +421,6 @@ def _one_blas_thread():
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
-        import contextlib
-
         return contextlib.nullcontext()
     return threadpool_limits(1, user_api="blas")
 

@@ -12,6 +12,7 @@ import sys
 
 import numpy as np
 
+from .geometry import take_slice
 from .segmenter import Segmenter
 from .settings import LAM, SIGMA
 
@@ -279,9 +280,8 @@ def _segment(args):
                 raise UserError("--{}: every click must lie on slice {} along axis {} (found {})".format(
                     name, index, args.axis, sorted(set(int(round(v)) for v in pts[:, axis]))))
         volume = image
-        image = volume.take(index, axis=axis)
+        image, spacing = take_slice(volume, axis, index, spacing)
         keep = [a for a in range(volume.ndim) if a != axis]
-        spacing = tuple(spacing[a] for a in keep)
         points, foreground, background = (None if p is None else p[:, keep]
                                           for p in (points, foreground, background))
     elif args.slice is not None:

@@ -73,6 +73,7 @@ from ..core.cuemap import DEFAULT_ITERATIONS
 from ..core.geodesic import geodesic_distances
 from ..core.graphcut import graph_cut
 from ..core.intensity import rescale_unit
+from ..settings import PAPER_LAM, PAPER_SIGMA
 
 #: Method name -> function; the keys are the names the benchmark reports.
 PEERS = {}
@@ -82,7 +83,7 @@ PEER_LABELS = {"graphcut": "Graph cut (BJ)", "random_walker": "Random walker", "
                "growcut": "GrowCut"}
 
 
-def boykov_jolly(image, spacing, fg_points, bg_points, box=None, *, lam=5.0, sigma=0.1, bins=64,
+def boykov_jolly(image, spacing, fg_points, bg_points, box=None, *, lam=PAPER_LAM, sigma=PAPER_SIGMA, bins=64,
                  smoothing_bins=4.0, brush_vox=1, connectivity=None):
     """Graph cut with seeds and intensity-histogram unaries (Boykov and Jolly, 2001).
 
@@ -101,9 +102,10 @@ def boykov_jolly(image, spacing, fg_points, bg_points, box=None, *, lam=5.0, sig
     box : tuple of slice, optional
         The region to segment (the relaxed bounding box); default the whole image.
     lam : float >= 0, keyword-only
-        Weight of the pairwise term (default 5, the value MIDeepSeg's graph cut uses).
+        Weight of the pairwise term (default: the paper's 5, settings.PAPER_LAM).
     sigma : float > 0, keyword-only
-        Contrast scale of the pairwise term on the [0, 1] crop (default 0.1).
+        Contrast scale of the pairwise term on the [0, 1] crop (default: the paper's 0.1,
+        settings.PAPER_SIGMA).
     bins : int, keyword-only
         Histogram bins over [0, 1].
     smoothing_bins : float, keyword-only

@@ -27,14 +27,14 @@ from scipy import ndimage
 from .. import settings as refinement_settings
 from .._device import resolve_device
 from ..core.components import largest_component
-from ..core.metrics import assd, dice
-from ..core.simulate import interior_margin_points, refinement_click
+from ..geometry import take_slice
+from ..core.simulate import interior_margin_points
 from ..io import read_image
 from ..model.checkpoint import ModelConfig, load_checkpoint, resolve_model
 from ..segmenter import Segmenter
 from ..training.synthesis import MRICRON_TEMPLATES, VALIDATION_STRUCTURES_AAL
 from .modelcard import markdown_table, record_validation, render_model_card
-from .user import REPORTED_CLICKS, click_label, value_at
+from .user import REPORTED_CLICKS, click_label, clicks_to_reach, run_user, value_at
 
 #: Axis names of array axes 0, 1, 2 of the Colin27 volume.
 AXIS_NAMES = ("z", "y", "x")
@@ -130,33 +130,11 @@ def simulate_session(segmenter, truth, rng, *, max_clicks=10, target_dice=0.9, r
     """
     spacing = segmenter.spacing
     points = interior_margin_points(truth, rng, spacing)
-    tick = time.perf_counter()
-    result = segmenter.initial(points)
-    seconds = [time.perf_counter() - tick]
-    dices, assds = [dice(result.mask, truth)], [assd(result.mask, truth, spacing)]
-    clicks = []
     must = max([k for k in reported if k <= max_clicks], default=0)
-    for k in range(1, max_clicks + 1):
-        if k > must and dices[-1] >= target_dice:
-            break
-        click = refinement_click(result.mask, truth, spacing)
-        if click is None:
-            while len(dices) < max_clicks + 1:
-                dices.append(dices[-1])
-                assds.append(assds[-1])
-            break
-        tick = time.perf_counter()
-        if click.foreground:
-            result = segmenter.refine(foreground=[click.point])
-        else:
-            result = segmenter.refine(background=[click.point])
-        seconds.append(time.perf_counter() - tick)
-        clicks.append((click.point.tolist(), bool(click.foreground)))
-        dices.append(dice(result.mask, truth))
-        assds.append(assd(result.mask, truth, spacing))
-    reached = [k for k, d in enumerate(dices) if d >= target_dice]
-    return {"dice": dices, "assd": assds, "clicks_to_target": reached[0] if reached else None,
-            "points": points.tolist(), "clicks": clicks, "seconds": seconds}
+    record, _ = run_user(segmenter, truth, points, spacing, max_clicks=max_clicks, target_dice=target_dice,
+                         must_clicks=must)
+    record.update(clicks_to_target=clicks_to_reach(record["dice"], target_dice), points=points.tolist())
+    return record
 
 
 def validate_unseen(model, *, templates_dir=MRICRON_TEMPLATES, structures=None, brain=True, axes=(0, 1, 2),
@@ -217,11 +195,9 @@ def validate_unseen(model, *, templates_dir=MRICRON_TEMPLATES, structures=None, 
         if axis is None:
             segmenter = segmenter3d
         else:
-            keep = [a for a in range(3) if a != axis]
-
-            truth = largest_component(truth.take(index, axis=axis))
-            segmenter = Segmenter(np.ascontiguousarray(image.take(index, axis=axis)),
-                                  tuple(spacing[a] for a in keep), model=(network, config), device=device)
+            truth = largest_component(take_slice(truth, axis, index)[0])
+            view, view_spacing = take_slice(image, axis, index, spacing)
+            segmenter = Segmenter(view, view_spacing, model=(network, config), device=device)
         tick = time.perf_counter()
         clicks = max_clicks
         if name == "brain" and brain_max_clicks is not None:

@@ -60,10 +60,23 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from ..core.crop import box_shape, box_union, relaxed_bbox, shift_points
+from .._device import resolve_device
+from ..core.components import largest_component
+from ..core.crop import box_shape, relaxed_bbox
+from ..core.cuemap import ENCODINGS
 from ..core.metrics import assd, dice
-from ..settings import LAM, SIGMA
-from ..core.simulate import Click, interior_margin_points, refinement_click
+from ..core.simulate import Click, interior_margin_points
+from ..geometry import take_slice
+from ..model.checkpoint import ModelConfig, load_checkpoint, resolve_model
+from ..segmenter import Segmenter
+from ..settings import LAM, SIGMA, STAND_IN_MARGIN_MM
+from ..training.datasets import FolderDataset
+from ..training.synthesis import MRICRON_TEMPLATES
+from .charts import bar_chart, draw_text, line_chart
+from .peers import PEER_LABELS, PEERS, available_peers
+from .user import PeerSession, click_label, clicks_to_reach, mean_noc, run_user, stand_in_probability
+from .validation import AXIS_NAMES, centre_slices, colin27_cases
+from .visualise import draw_outline, draw_points, to_rgb, write_png
 
 #: One case. ``image``: float32 (H, W) or (D, H, W), array order; ``truth``:
 #: bool, image shape, the object; ``spacing``: tuple of float, mm per array
@@ -167,9 +180,6 @@ def colin27_benchmark_cases(dim, *, templates_dir=None, structures=None, brain=T
     -------
     list of Case
     """
-    from ..training.synthesis import MRICRON_TEMPLATES
-    from .validation import colin27_cases
-
     dim = _check_dim(dim)
     image, spacing, truths = colin27_cases(templates_dir or MRICRON_TEMPLATES, structures=structures,
                                            brain=brain)
@@ -194,8 +204,6 @@ def folder_cases(root, dim, *, axes=(0, 1, 2), context_mm=32.0, min_voxels=20):
     -------
     list of Case
     """
-    from ..training.datasets import FolderDataset, largest_component
-
     dim = _check_dim(dim)
     dataset = FolderDataset(root, min_voxels=min_voxels, cache=False)
     cases = []
@@ -228,8 +236,6 @@ def load_cases(spec, dim, *, quick=False, templates_dir=None, seed=0, brain=True
     mricron templates are missing, with a warning); "synthetic" gives 2
     (2D) or 1 (3D) scenes; a folder gives its first 2 (2D) or 1 (3D) cases.
     """
-    from ..training.synthesis import MRICRON_TEMPLATES
-
     dim = _check_dim(dim)
     spec = str(spec)
     if spec == "synthetic":
@@ -252,9 +258,6 @@ def load_cases(spec, dim, *, quick=False, templates_dir=None, seed=0, brain=True
 
 
 def _cases_from_volume(image, spacing, truths, groups, dim, axes, context_mm, source):
-    from ..training.datasets import largest_component
-    from .validation import AXIS_NAMES, centre_slices
-
     cases = []
     for name, truth in truths.items():
         if dim == 3 or image.ndim == 2:
@@ -262,10 +265,9 @@ def _cases_from_volume(image, spacing, truths, groups, dim, axes, context_mm, so
         else:
             views = []
             for axis, index in centre_slices(truth, axes):
-                keep = [a for a in range(3) if a != axis]
-                views.append(("{} {}={}".format(name, AXIS_NAMES[axis], index), image.take(index, axis=axis),
-                              largest_component(truth.take(index, axis=axis)),
-                              tuple(spacing[a] for a in keep),
+                view_image, view_spacing = take_slice(image, axis, index, spacing)
+                views.append(("{} {}={}".format(name, AXIS_NAMES[axis], index), view_image,
+                              largest_component(take_slice(truth, axis, index)[0]), view_spacing,
                               "{}, slice {}={}".format(source, AXIS_NAMES[axis], index)))
         for view_name, view_image, view_truth, view_spacing, view_source in views:
             box = _context_box(view_truth, view_spacing, context_mm)
@@ -283,85 +285,23 @@ def _context_box(truth, spacing, context_mm):
     return tuple(box)
 
 
-# -- the number of clicks ------------------------------------------------------------
-
-
-def clicks_to_reach(dices, threshold):
-    """Refinement clicks after which Dice first reaches `threshold`.
-
-    Parameters
-    ----------
-    dices : sequence of float
-        Dice after interaction 0 (the interior margin points), 1, 2, ...
-    threshold : float
-
-    Returns
-    -------
-    int or None (never reached).
-
-    Examples
-    --------
-    >>> clicks_to_reach([0.80, 0.86, 0.91], 0.85), clicks_to_reach([0.80, 0.86, 0.91], 0.95)
-    (1, None)
-    """
-    for k, value in enumerate(dices):
-        if value >= threshold:
-            return k
-    return None
-
-
-def mean_noc(curves, threshold, max_clicks):
-    """Mean number of clicks to reach `threshold` (NoC), and how many curves reach it.
-
-    Parameters
-    ----------
-    curves : sequence of sequence of float
-        One Dice curve per case (see :func:`clicks_to_reach`).
-    threshold : float
-    max_clicks : int
-        The click budget; a curve that never reaches the threshold counts as
-        ``max_clicks + 1``.
-
-    Returns
-    -------
-    (float, int): the mean (NaN without curves) and the number of curves that reach the threshold.
-
-    Examples
-    --------
-    >>> mean_noc([[0.9], [0.5, 0.88], [0.5, 0.6, 0.7]], 0.85, 2)
-    (1.3333333333333333, 2)
-    """
-    counts = [clicks_to_reach(c, threshold) for c in curves]
-    if not counts:
-        return float("nan"), 0
-    values = [max_clicks + 1 if n is None else n for n in counts]
-    return float(np.mean(values)), int(sum(n is not None for n in counts))
-
-
 # -- one case ----------------------------------------------------------------------
 
 
-def simulate_clicks(step, truth, spacing, points, box, *, max_clicks, margin_mm, replay=None):
-    """Run one method through interaction 0 and up to `max_clicks` refinement clicks.
+def run_method(session, truth, spacing, points, *, max_clicks, replay=None):
+    """One method's run through the simulated user (:func:`~.user.run_user`), as the benchmark records it.
 
     Parameters
     ----------
-    step : callable
-        ``step(fg_points, bg_points, box, k) -> (mask, seconds)``: the method's
-        mask (uint8, image shape) from all clicks so far (foreground = the
-        interior margin points and the foreground clicks), computed inside
-        `box`, at interaction `k`, and the seconds it took.
+    session : Segmenter, PeerSession or _StandInSession
+        The method, behind the Segmenter's session interface.
     truth : bool ndarray
         The object, image shape.
     spacing : tuple of float
         mm per array axis.
     points : (N, ndim) ndarray
-        Interior margin points, voxel coordinates, array order.
-    box : tuple of slice
-        Their relaxed bounding box (the region of interaction 0).
+        Interior margin points, voxel coordinates, array order (interaction 0).
     max_clicks : int
-    margin_mm : float
-        Margin of the relaxed box a click adds to the region.
     replay : list of Click, optional
         Use these clicks, in order, instead of asking the simulated user.
 
@@ -374,116 +314,39 @@ def simulate_clicks(step, truth, spacing, points, box, *, max_clicks, margin_mm,
         clicks run out; ``seconds`` is not padded), ``clicks``
         (``[[coordinates], foreground]`` each) and ``noc85`` / ``noc90``.
     """
-    ndim = truth.ndim
-    fg, bg = [], []
-    mask, seconds = step(points, np.zeros((0, ndim)), box, 0)
-    dices, assds, times, clicks = [dice(mask, truth)], [_assd(mask, truth, spacing)], [seconds], []
-    for k in range(1, max_clicks + 1):
-        if replay is not None:
-            if k > len(replay):
-                break
-            click = replay[k - 1]
-        else:
-            click = refinement_click(mask, truth, spacing)
-            if click is None:
-                break
-        box = box_union(box, relaxed_bbox(click.point[None], truth.shape, spacing, margin_mm))
-        (fg if click.foreground else bg).append(click.point)
-        mask, seconds = step(np.vstack([points] + fg), np.array(bg, dtype=float).reshape(-1, ndim), box, k)
-        clicks.append([[float(c) for c in click.point], bool(click.foreground)])
-        dices.append(dice(mask, truth))
-        assds.append(_assd(mask, truth, spacing))
-        times.append(seconds)
-    while len(dices) < max_clicks + 1:
-        dices.append(dices[-1])
-        assds.append(assds[-1])
-    record = {"dice": [round(d, 6) for d in dices], "assd": assds, "seconds": [round(t, 5) for t in times],
-              "clicks": clicks}
+    run, mask = run_user(session, truth, points, spacing, max_clicks=max_clicks, replay=replay)
+    record = {"dice": [round(d, 6) for d in run["dice"]],
+              "assd": [_mm(a) for a in run["assd"]],
+              "seconds": [round(t, 5) for t in run["seconds"]], "clicks": run["clicks"]}
     for threshold in THRESHOLDS:
-        record["noc{}".format(int(round(threshold * 100)))] = clicks_to_reach(dices, threshold)
+        record["noc{}".format(int(round(threshold * 100)))] = clicks_to_reach(run["dice"], threshold)
     return record, mask
 
 
-def _assd(mask, truth, spacing):
-    value = assd(mask, truth, spacing)
+def _mm(value):
+    """An ASSD for the JSON: rounded, None where it is undefined (an empty mask)."""
     return round(value, 5) if np.isfinite(value) else None
 
 
-def _paste(mask_crop, box, shape):
-    out = np.zeros(shape, np.uint8)
-    out[box] = mask_crop
-    return out
+class _StandInSession:
+    """A Segmenter begun from the stand-in probability (no network for the dimension) instead of the CNN's."""
+
+    def __init__(self, segmenter, truth):
+        self.segmenter, self.truth = segmenter, truth
+
+    def initial(self, points):
+        seg = self.segmenter
+        box = relaxed_bbox(points, self.truth.shape, seg.spacing, seg.margin_mm)
+        probability = np.zeros(self.truth.shape, np.float32)
+        probability[box] = stand_in_probability(self.truth[box])
+        return seg.start(points, probability)
+
+    def refine(self, foreground=None, background=None):
+        return self.segmenter.refine(foreground=foreground, background=background)
 
 
-def _peer_step(function, image, spacing):
-    def step(fg, bg, box, k):
-        tick = time.perf_counter()
-        mask = function(image, spacing, fg, bg, box)
-        return mask, time.perf_counter() - tick
-    return step
-
-
-def _refine_step(kind, image, spacing, cnn_box, cnn_probability, initial_mask, initial_seconds, *, lam, sigma,
-                 device):
-    """A probability-based session: the initial mask at k = 0, then GC or IF-GC on the grown region.
-
-    Mirrors :meth:`Segmenter.refine`: the CNN probability is 0 outside the
-    CNN's box, the clicks and the interior margin points are the seeds.
-    `kind`: "gc", "ifgc" (the Segmenter's, with the clicks' reach) or
-    "ifgc_paper" (pure geodesic fusion, no reach).
-    """
-    from ..core.refinement import click_reaches, refine_gc, refine_ifgc
-
-    def step(fg, bg, box, k):
-        if k == 0:
-            return _paste(initial_mask, cnn_box, image.shape), initial_seconds
-        tick = time.perf_counter()
-        crop = np.asarray(image[box], dtype=np.float32)
-        probability = np.zeros(box_shape(box), np.float32)
-        inner = tuple(slice(c.start - b.start, c.stop - b.start) for c, b in zip(cnn_box, box))
-        probability[inner] = cnn_probability
-        seeds = (shift_points(fg, box), shift_points(bg, box))
-        if kind in ("ifgc", "ifgc_paper"):
-            reaches = click_reaches(crop.shape, spacing) if kind == "ifgc" else {}
-            result = refine_ifgc(crop, probability, *seeds, spacing, lam=lam, sigma=sigma, device=device,
-                                 **reaches)
-        else:
-            result = refine_gc(crop, probability, *seeds, spacing, lam=lam, sigma=sigma)
-        return _paste(result.mask, box, image.shape), time.perf_counter() - tick
-    return step
-
-
-def stand_in_probability(truth_crop):
-    """A deliberately imperfect stand-in for a CNN's probability: the truth shrunk, shifted and blurred.
-
-    Used only where no network exists for a dimension, so that GC / IF-GC
-    and the report are exercised; it derives from the true mask, so its
-    figures say nothing about MIDeepSeg.
-
-    Parameters
-    ----------
-    truth_crop : bool ndarray (h, w) or (d, h, w)
-        The object inside the relaxed box.
-
-    Returns
-    -------
-    float32 ndarray, same shape, in [0.05, 0.95]: the truth eroded by one
-    voxel, shifted by 10 % of the crop along the last axis and 5 % along the
-    others, blurred (sigma 0.7 voxel).
-    """
-    truth_crop = np.asarray(truth_crop, dtype=bool)
-    shrunk = ndimage.binary_erosion(truth_crop)
-    if not shrunk.any():
-        shrunk = truth_crop
-    shift = [max(1, int(round(0.1 * n))) if a == truth_crop.ndim - 1 else int(round(0.05 * n))
-             for a, n in enumerate(truth_crop.shape)]
-    moved = ndimage.shift(shrunk.astype(np.float32), shift, order=0, mode="constant")
-    # Confident like a trained network's output: 0.95 inside, 0.05 outside, a soft edge.
-    return (0.05 + 0.9 * np.clip(ndimage.gaussian_filter(moved, 0.7), 0.0, 1.0)).astype(np.float32)
-
-
-def run_case(case, rng, *, peer_names, model=None, encoders=None, max_clicks=10, margin_mm=5.0, lam=LAM,
-             sigma=SIGMA, device="cpu"):
+def run_case(case, rng, *, peer_names, model=None, encoders=None, max_clicks=10, margin_mm=STAND_IN_MARGIN_MM,
+             lam=LAM, sigma=SIGMA, device="cpu"):
     """Run every method on one case with the same simulated user.
 
     Parameters
@@ -510,48 +373,39 @@ def run_case(case, rng, *, peer_names, model=None, encoders=None, max_clicks=10,
         record: JSON-compatible results; views: final masks for the overlay
         figure (method -> mask, plus ``"_points"``).
     """
-    from .peers import PEERS
-    from ..segmenter import Segmenter
-
     image, truth, spacing = case.image, case.truth, case.spacing
     points = interior_margin_points(truth, rng, spacing)
-    box = relaxed_bbox(points, image.shape, spacing, margin_mm)
     record = {"case": case.name, "dim": image.ndim, "group": case.group, "source": case.source,
               "shape": list(image.shape), "spacing": list(spacing), "voxels": int(truth.sum()),
               "points": points.tolist(), "methods": {}, "encodings": {}}
     views = {"_points": points}
-    options = dict(max_clicks=max_clicks, margin_mm=margin_mm)
 
-    if model is not None:
-        seg = Segmenter(image, spacing, model=model, device=device, lam=lam, sigma=sigma, margin_mm=margin_mm)
-        res = seg.initial(points)
-        cnn_box, cnn_probability, initial_mask = res.box, res.probability_crop, res.mask_crop
-        initial_seconds, prefix = res.timings["total"], "mideepseg"
-    else:
-        cnn_box = box
-        cnn_probability = stand_in_probability(truth[box])
-        initial_mask, initial_seconds, prefix = (cnn_probability >= 0.5).astype(np.uint8), 0.0, "standin"
-    ifgc = _refine_step("ifgc", image, spacing, cnn_box, cnn_probability, initial_mask, initial_seconds,
-                        lam=lam, sigma=sigma, device=device)
-    key = prefix if prefix == "mideepseg" else prefix + "_ifgc"
-    record["methods"][key], views[key] = simulate_clicks(ifgc, truth, spacing, points, cnn_box, **options)
+    def session(refinement, reach):
+        """A fresh Segmenter for one variant: IF-GC with the clicks' reach, GC, or the paper's pure IF-GC."""
+        reaches = {} if reach else {"reach": None, "background_reach": None}
+        seg = Segmenter(image, spacing, model=model, device=device, lam=lam, sigma=sigma, margin_mm=margin_mm,
+                        refinement=refinement, **reaches)
+        return seg if model is not None else _StandInSession(seg, truth)
+
+    prefix = "mideepseg" if model is not None else "standin"
+    key = prefix if model is not None else prefix + "_ifgc"
+    record["methods"][key], views[key] = run_method(session("ifgc", True), truth, spacing, points,
+                                                    max_clicks=max_clicks)
     replay = [Click(np.array(p, dtype=float), fg) for p, fg in record["methods"][key]["clicks"]]
-    for kind in ("gc", "ifgc_paper"):
-        step = _refine_step(kind, image, spacing, cnn_box, cnn_probability, initial_mask, initial_seconds,
-                            lam=lam, sigma=sigma, device=device)
+    for kind, refinement, reach in (("gc", "gc", True), ("ifgc_paper", "ifgc", False)):
         name = "{}_{}".format(prefix, kind)
-        record["methods"][name], views[name] = simulate_clicks(step, truth, spacing, points, cnn_box,
-                                                               replay=replay, **options)
+        record["methods"][name], views[name] = run_method(session(refinement, reach), truth, spacing, points,
+                                                          max_clicks=max_clicks, replay=replay)
 
     for name in peer_names:
-        record["methods"][name], views[name] = simulate_clicks(_peer_step(PEERS[name], image, spacing), truth,
-                                                               spacing, points, box, **options)
+        record["methods"][name], views[name] = run_method(PeerSession(PEERS[name], image, spacing, margin_mm),
+                                                          truth, spacing, points, max_clicks=max_clicks)
 
     for encoding, network in (encoders or {}).items():
         seg = Segmenter(image, spacing, model=network, device=device)
         res = seg.initial(points)
         record["encodings"][encoding] = {"dice": round(dice(res.mask, truth), 6),
-                                         "assd": _assd(res.mask, truth, spacing),
+                                         "assd": _mm(assd(res.mask, truth, spacing)),
                                          "encoding_seconds": round(res.timings["egd"], 5),
                                          "total_seconds": round(res.timings["total"], 5)}
     return record, views
@@ -612,9 +466,6 @@ def run_benchmark(cases="colin27", *, dims=(2, 3), models=None, encoding_models=
     dict: ``settings``, ``models``, ``notes``, ``cases`` (one record per case,
     see :func:`run_case`), ``summary`` and ``targets``.
     """
-    from .._device import resolve_device
-    from .peers import PEERS, available_peers
-
     if isinstance(max_clicks, bool) or not isinstance(max_clicks, (int, np.integer)) or max_clicks < 0:
         raise ValueError("max_clicks must be an integer >= 0, got {!r}".format(max_clicks))
     dims = sorted({_check_dim(d) for d in dims})
@@ -644,7 +495,7 @@ def run_benchmark(cases="colin27", *, dims=(2, 3), models=None, encoding_models=
     for dim in dims:
         dim_cases = load_cases(cases, dim, quick=quick, templates_dir=templates_dir, seed=seed, brain=brain)
         model = loaded.get(dim)
-        margin_mm = model[1].margin_mm if model is not None else 5.0
+        margin_mm = model[1].margin_mm if model is not None else STAND_IN_MARGIN_MM
         for k, case in enumerate(dim_cases):
             tick = time.perf_counter()
             rng = np.random.default_rng([int(seed), dim, k])
@@ -674,9 +525,6 @@ def run_benchmark(cases="colin27", *, dims=(2, 3), models=None, encoding_models=
 
 def _warm_up(peer_names, loaded, dims, device):
     """Run every method once on a tiny scene so that import and first-call costs stay out of the timings."""
-    from .peers import PEERS
-    from ..segmenter import Segmenter
-
     for dim in dims:
         case = synthetic_cases(dim, count=1, seed=12345)[0]
         points = interior_margin_points(case.truth, np.random.default_rng(0), case.spacing)
@@ -696,8 +544,6 @@ def _missing_peer_note(name):
 
 
 def _load_models(models, dims, device, notes):
-    from ..model.checkpoint import ModelConfig, load_checkpoint, resolve_model
-
     loaded, info = {}, {}
     for dim in dims:
         spec = models.get(dim)
@@ -737,9 +583,6 @@ def _describe_model(label, config):
 
 
 def _load_encoders(encoding_models, loaded, model_info, dims, device, notes):
-    from ..model.checkpoint import load_checkpoint, resolve_model
-    from ..core.cuemap import ENCODINGS
-
     encoders, info = {dim: {} for dim in dims}, {str(dim): {} for dim in dims}
     for encoding, spec in encoding_models.items():
         if encoding not in ENCODINGS:
@@ -833,8 +676,6 @@ def _mean(values):
 
 
 def _ordered(names):
-    from .peers import PEERS
-
     order = list(METHOD_LABELS) + list(PEERS)
     return sorted(names, key=lambda n: (order.index(n) if n in order else len(order), n))
 
@@ -852,8 +693,6 @@ def evaluate_targets(summary, dims):
     -------
     list of dict ``{"target", "dim", "status": "met" | "MISSED" | "not evaluated", "detail"}``
     """
-    from .peers import PEERS
-
     out = []
     for dim in dims:
         entry = summary.get(str(dim), {"methods": {}, "encodings": {}})
@@ -919,8 +758,6 @@ def evaluate_targets(summary, dims):
 
 
 def _label(name):
-    from .peers import PEER_LABELS
-
     return METHOD_LABELS.get(name) or PEER_LABELS.get(name, name)
 
 
@@ -981,9 +818,6 @@ def write_figures(results, out_dir, *, views=None):
     -------
     dict ``{dim: {kind: file name}}`` (dim as a string, "2" / "3").
     """
-    from .charts import bar_chart, line_chart
-    from .visualise import write_png
-
     out = Path(out_dir)
     figures = {}
     k_max = results["settings"]["max_clicks"]
@@ -1034,9 +868,6 @@ def overlay_grid(chosen, names, results, dim, *, max_rows=6, panel=128):
     in yellow, foreground clicks green and background clicks red (those on
     the slice), and the method's final Dice below it.
     """
-    from .charts import draw_text
-    from .visualise import draw_outline, draw_points, to_rgb
-
     if len(chosen) > max_rows:
         picks = np.unique(np.linspace(0, len(chosen) - 1, max_rows).round().astype(int))
         chosen = [chosen[i] for i in picks]
@@ -1131,10 +962,6 @@ def _fmt(value, digits=3):
     if value is None or (isinstance(value, float) and not np.isfinite(value)):
         return "-"
     return "{:.{}f}".format(value, digits)
-
-
-def _click_label(k):
-    return "initial" if k == 0 else "+{}".format(k)
 
 
 _PROTOCOL = (
@@ -1245,8 +1072,8 @@ def _table3(methods, dim, ks, k_max):
     if ifgc == "standin_ifgc":
         lines += ["*No {}D network: the initial probability is a stand-in (the true mask shrunk, shifted and "
                   "blurred). This checks GC / IF-GC, not MIDeepSeg.*".format(dim), ""]
-    head = ["method"] + ["Dice {}".format(_click_label(k)) for k in ks] + \
-           ["ASSD {} (mm)".format(_click_label(k)) for k in (0, k_max)]
+    head = ["method"] + ["Dice {}".format(click_label(k)) for k in ks] + \
+           ["ASSD {} (mm)".format(click_label(k)) for k in (0, k_max)]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     first = methods[ifgc]
     cells = [_fmt(first["dice"][0])] + ["-"] * (len(ks) - 1) + [_fmt(first["assd"][0], 2), "-"]
@@ -1264,8 +1091,6 @@ def _table3(methods, dim, ks, k_max):
 
 
 def _table2(results, dim):
-    from ..core.cuemap import ENCODINGS
-
     encodings = results["summary"][dim]["encodings"]
     if not encodings:
         return ["Not evaluated: no network for this dimension (pass one checkpoint per encoding)."]
@@ -1287,8 +1112,8 @@ def _margin_text(results):
 
 
 def _method_table(methods, names, ks, k_max):
-    head = ["method"] + ["Dice {}".format(_click_label(k)) for k in ks] + \
-           ["ASSD {} (mm)".format(_click_label(k)) for k in (0, k_max)] + \
+    head = ["method"] + ["Dice {}".format(click_label(k)) for k in ks] + \
+           ["ASSD {} (mm)".format(click_label(k)) for k in (0, k_max)] + \
            ["NoC@85", "NoC@90", "s initial", "s / click"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name in names:

@@ -20,6 +20,7 @@ gives every process its own examples (its rank in the seed). ``batch_size``
 is per process. Only rank 0 validates, prints and writes files.
 """
 
+import dataclasses
 import datetime
 import json
 import math
@@ -31,9 +32,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 
-from ..model.checkpoint import ModelConfig, atomic_save, build_model, save_checkpoint
+from .._device import resolve_device
 from ..core.metrics import dice
+from ..model.checkpoint import ModelConfig, atomic_save, build_model, load_checkpoint, save_checkpoint
+from .datasets import MixedSource, build_sources
 from .sampler import ExampleSampler, example_rng
 
 #: Value of the "format" key of a training-state file.
@@ -170,8 +175,6 @@ def _hardware(device, world_size):
 
 
 def _as_source(sources):
-    from .datasets import MixedSource, build_sources
-
     if isinstance(sources, str):
         return build_sources([sources])
     if isinstance(sources, (list, tuple)):
@@ -295,8 +298,6 @@ def _train(config, sources, out_path, *, iterations, batch_size, lr, weight_deca
            lr_halve_every, seed, device, resume, val_every, val_size, val_source, checkpoint_every, workers,
            augment, half, progress, command, card, stop_at, init):
     """The body of :func:`train` (which sets and restores the thread count)."""
-    from .._device import resolve_device
-
     if not isinstance(config, ModelConfig):
         raise ValueError("config must be a ModelConfig, got {!r}".format(type(config).__name__))
     for name, value in (("iterations", iterations), ("batch_size", batch_size), ("val_every", val_every),
@@ -322,8 +323,6 @@ def _train(config, sources, out_path, *, iterations, batch_size, lr, weight_deca
         torch.cuda.set_device(device)
     created_group = False
     if world_size > 1:
-        import torch.distributed as dist
-
         if not dist.is_initialized():
             dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
             created_group = True
@@ -360,8 +359,6 @@ def _train(config, sources, out_path, *, iterations, batch_size, lr, weight_deca
                 resume_path, start, iterations))
     model = network
     if world_size > 1:
-        from torch.nn.parallel import DistributedDataParallel
-
         model = DistributedDataParallel(network, device_ids=[local_rank] if device.type == "cuda" else None)
 
     validation = None
@@ -394,8 +391,6 @@ def _train(config, sources, out_path, *, iterations, batch_size, lr, weight_deca
         optimizer.step()
         value = loss.detach()
         if world_size > 1:
-            import torch.distributed as dist
-
             dist.all_reduce(value)
             value = value / world_size
         recent = (recent + [float(value)])[-20:]
@@ -417,8 +412,6 @@ def _train(config, sources, out_path, *, iterations, batch_size, lr, weight_deca
                         half=half, val_size=val_size))
     seconds = time.perf_counter() - tick
     if world_size > 1:
-        import torch.distributed as dist
-
         dist.barrier()
         if created_group:
             dist.destroy_process_group()
@@ -430,8 +423,6 @@ def _train(config, sources, out_path, *, iterations, batch_size, lr, weight_deca
 
 def _load_initial_weights(network, config, path):
     """Copy a checkpoint's weights into `network`; returns the card entry that records them."""
-    from ..model.checkpoint import load_checkpoint
-
     source, source_config = load_checkpoint(path, device="cpu")
     if _comparable(source_config.to_dict()) != _comparable(config.to_dict()):
         raise ValueError("init: {} has a different architecture or input preparation: {} (training asks for {})"
@@ -457,8 +448,6 @@ def _validate(network, validation, device, batch_size):
 
 def _write(out_path, state_path, network, optimizer, config, done, history, recent, seconds, seed, batch_size,
            info):
-    import dataclasses
-
     card = dict(config.card)
     card.update(info["card"] or {})
     card["training"] = training_card(config, info, done, history, seconds)

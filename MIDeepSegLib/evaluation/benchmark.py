@@ -270,19 +270,10 @@ def _cases_from_volume(image, spacing, truths, groups, dim, axes, context_mm, so
                               largest_component(take_slice(truth, axis, index)[0]), view_spacing,
                               "{}, slice {}={}".format(source, AXIS_NAMES[axis], index)))
         for view_name, view_image, view_truth, view_spacing, view_source in views:
-            box = _context_box(view_truth, view_spacing, context_mm)
+            box = relaxed_bbox(np.argwhere(view_truth), view_truth.shape, view_spacing, context_mm)
             cases.append(Case(view_name, np.ascontiguousarray(view_image[box], dtype=np.float32),
                               np.ascontiguousarray(view_truth[box]), view_spacing, groups[name], view_source))
     return cases
-
-
-def _context_box(truth, spacing, context_mm):
-    idx = np.argwhere(truth)
-    box = []
-    for axis, (lo, hi) in enumerate(zip(idx.min(0), idx.max(0))):
-        pad = int(np.ceil(context_mm / spacing[axis]))
-        box.append(slice(max(int(lo) - pad, 0), min(int(hi) + pad + 1, truth.shape[axis])))
-    return tuple(box)
 
 
 # -- one case ----------------------------------------------------------------------

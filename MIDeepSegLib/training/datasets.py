@@ -11,13 +11,13 @@ a network input (augmentation, simulated clicks, crop, cue map) is
 :mod:`MIDeepSegLib.training.sampler`'s job.
 """
 
-import math
 import warnings
 from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
 
+from ..core.crop import relaxed_bbox
 from ..io import read_image
 from . import synthesis
 from .sources import Scene, Source
@@ -37,11 +37,8 @@ def _context_box(object_box, spacing, shape, rng):
     """The object's box grown by a random context (mm) that leaves room for a rotation, clamped to `shape`."""
     extent_mm = np.array([s.stop - s.start for s in object_box]) * np.asarray(spacing)
     context_mm = 0.45 * extent_mm.max() + rng.uniform(6.0, 20.0)
-    box = []
-    for s, sp, n in zip(object_box, spacing, shape):
-        pad = int(math.ceil(context_mm / sp))
-        box.append(slice(max(s.start - pad, 0), min(s.stop + pad, n)))
-    return tuple(box)
+    corners = np.array([[s.start for s in object_box], [s.stop - 1 for s in object_box]], dtype=float)
+    return relaxed_bbox(corners, shape, spacing, context_mm)
 
 
 class FolderDataset(Source):

@@ -58,7 +58,6 @@ from collections import namedtuple
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 from .._device import resolve_device
 from ..core.components import largest_component
@@ -68,6 +67,7 @@ from ..core.metrics import assd, dice
 from ..core.simulate import Click, interior_margin_points
 from ..geometry import take_slice
 from ..model.checkpoint import ModelConfig, load_checkpoint, resolve_model
+from ..scenes import blob_scene
 from ..segmenter import Segmenter
 from ..settings import LAM, SIGMA, STAND_IN_MARGIN_MM
 from ..training.datasets import FolderDataset
@@ -110,7 +110,7 @@ _CYAN, _GREEN, _RED, _YELLOW = (40, 200, 230), (40, 220, 40), (230, 40, 40), (25
 
 
 def synthetic_cases(dim, count=2, seed=0):
-    """Small generated cases: an irregular blob on a textured, noisy background.
+    """Small generated cases: :func:`MIDeepSegLib.scenes.blob_scene` (an ellipse / ellipsoid, no distractor).
 
     Parameters
     ----------
@@ -123,37 +123,17 @@ def synthetic_cases(dim, count=2, seed=0):
     Returns
     -------
     list of Case
-        2D: 64 x 64 at 1 mm; 3D: 20 x 40 x 40 at (2.0, 0.8, 0.8) mm. The
-        object is 1.0-1.6 brighter or darker than a background whose texture
-        has amplitude ~0.5, with noise of 0.1 (arbitrary units).
+        2D: 64 x 64 at 1 mm; 3D: 20 x 40 x 40 at (2.0, 0.8, 0.8) mm.
     """
     dim = _check_dim(dim)
     shape, spacing = ((64, 64), (1.0, 1.0)) if dim == 2 else ((20, 40, 40), (2.0, 0.8, 0.8))
     cases = []
     for k in range(int(count)):
         rng = np.random.default_rng([int(seed), 1000 + k, dim])
-        image, truth = _synthetic_scene(shape, spacing, rng)
+        image, truth = blob_scene(shape, rng, spacing, distractor=False)
         cases.append(Case("synthetic_{}".format(k), image, truth, spacing, "synthetic",
                           "synthetic scene {} (seed {})".format(k, seed)))
     return cases
-
-
-def _synthetic_scene(shape, spacing, rng):
-    grids = [g * s for g, s in zip(np.indices(shape, dtype=np.float64), spacing)]
-    extent = np.asarray(shape) * np.asarray(spacing)
-    centre = extent * (0.5 + rng.uniform(-0.08, 0.08, len(shape)))
-    radii = extent * rng.uniform(0.18, 0.28, len(shape))
-    rel = [(g - c) / r for g, c, r in zip(grids, centre, radii)]
-    radius = np.sqrt(sum(x ** 2 for x in rel))
-    angle = np.arctan2(rel[-2], rel[-1])
-    wobble = 1.0 + 0.15 * np.sin(3 * angle + rng.uniform(0, 2 * np.pi))
-    truth = radius <= wobble
-    texture = ndimage.gaussian_filter(rng.standard_normal(shape), 3.0)
-    texture /= texture.std() + 1e-6
-    contrast = rng.uniform(1.0, 1.6) * rng.choice([-1.0, 1.0])
-    image = 0.5 * texture + contrast * truth
-    image = ndimage.gaussian_filter(image, 0.7) + 0.1 * rng.standard_normal(shape)
-    return (100.0 * image + 40.0).astype(np.float32), truth
 
 
 def colin27_benchmark_cases(dim, *, templates_dir=None, structures=None, brain=True, axes=(0, 1, 2),

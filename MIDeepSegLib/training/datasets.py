@@ -146,17 +146,9 @@ class FolderDataset(Source):
         return self._objects[index]
 
     def _draw(self, rng, ndim):
-        """Draw one scene: a case, one of its objects, a patch around it.
+        """One scene (:meth:`Source.sample`): a case, one of its objects, a patch around it.
 
-        Parameters
-        ----------
-        rng : numpy.random.Generator
-        ndim : {2, 3}
-            3 needs 3D cases; 2 takes 2D cases as they are and slices 3D ones.
-
-        Returns
-        -------
-        Scene
+        ndim 3 needs 3D cases; 2 takes 2D cases as they are and slices 3D ones.
         """
         for _ in range(50):
             index = int(rng.integers(len(self.pairs)))

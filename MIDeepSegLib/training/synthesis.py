@@ -311,18 +311,7 @@ class ShapeSynthesis(Source):
                                                                                self.extent_vox.items()}}
 
     def _draw(self, rng, ndim):
-        """Draw one scene.
-
-        Parameters
-        ----------
-        rng : numpy.random.Generator
-        ndim : {2, 3}
-
-        Returns
-        -------
-        Scene with a float32 image, a bool mask of the target (one connected
-        component) and the voxel size.
-        """
+        """One scene (:meth:`Source.sample`): float32 image, the target's mask (one component), voxel size."""
         for _ in range(20):
             scene = self._try(rng, ndim)
             if scene is not None:
@@ -521,17 +510,7 @@ class LabelMapSynthesis(Source):
                                 "excluded": list(m.map.excluded), "note": m.map.note} for m in self._maps]}
 
     def _draw(self, rng, ndim):
-        """Draw one scene (see the class notes).
-
-        Parameters
-        ----------
-        rng : numpy.random.Generator
-        ndim : {2, 3}
-
-        Returns
-        -------
-        Scene
-        """
+        """One scene (:meth:`Source.sample`), drawn as the class notes say."""
         for _ in range(50):
             indexed = self._maps[int(rng.integers(len(self._maps)))]
             scene = self._try(rng, indexed, ndim)

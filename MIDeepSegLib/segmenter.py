@@ -200,7 +200,7 @@ class Segmenter:
                 "need at least {} distinct interior margin points in {}D, got {}: they should lie just inside "
                 "the object's boundary, around it (near its extreme points), so that their box covers the "
                 "object".format(MIN_POINTS[ndim], ndim, distinct))
-        if ndim == 3:
+        if ndim == 3 and min(self.image.shape) > 1:  # a one-slice volume has no other plane to click on
             _check_points_span_3d(points, self.spacing)
         start = time.perf_counter()
         timings = {}

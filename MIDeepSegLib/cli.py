@@ -356,6 +356,11 @@ def _segment(args):
 
 
 def _demo(args):
+    try:
+        import matplotlib  # noqa: F401  (the demo's picture; an optional dependency)
+    except ImportError:
+        raise UserError("the demo draws its picture with matplotlib: pip install 'MIDeepSegLib[demo]' "
+                        "(or pip install matplotlib)") from None
     from .evaluation.demo import run_demo
 
     run_demo(args.out, seed=args.seed, device=args.device)

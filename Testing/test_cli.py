@@ -310,6 +310,7 @@ def _png_size(path):
 
 @pytest.mark.parametrize("with_network", [False, True])
 def test_demo(tmp_path, models, monkeypatch, capsys, with_network):
+    pytest.importorskip("matplotlib", reason="the demo's picture needs matplotlib (the demo/test extras)")
     if with_network:  # the tiny 2D network stands in for the shipped weights
         folder = tmp_path / "models"
         folder.mkdir()
@@ -321,18 +322,59 @@ def test_demo(tmp_path, models, monkeypatch, capsys, with_network):
     out = tmp_path / "demo"
     assert cli.main(["demo", "--out", str(out), "--device", "cpu"]) == 0
     assert "wrote" in capsys.readouterr().out
-    height_px, width_px = 130, 140  # the bundled Colin27 slice
-    width, height = _png_size(out / "cue_map.png")
-    assert height == height_px and width >= 2 * width_px
-    width, height = _png_size(out / "refinement.png")
-    assert height == height_px and width >= 4 * width_px
-    mask = sitk.GetArrayFromImage(sitk.ReadImage(str(out / "mask.nii.gz")))
-    assert mask.shape == (height_px, width_px) and mask.dtype == np.uint8 and 0 < mask.sum() < mask.size
+    width, height = _png_size(out / "demo.png")
+    assert width >= 1200 and height >= 800  # readable: panels about 400 px wide
+    sample = sitk.ReadImage(str(ROOT / "Resources" / "Samples" / "colin27_axial_slice.nii.gz"))
+    mask_image = sitk.ReadImage(str(out / "mask.nii.gz"))
+    _assert_same_geometry(mask_image, sample)  # the mask lines up with the sample in a viewer
+    mask = sitk.GetArrayFromImage(mask_image)
+    assert mask.dtype == np.uint8 and 0 < mask.sum() < mask.size
     figures = json.loads((out / "figures.json").read_text())
     assert figures["initial_probability"].startswith("shipped 2D network" if with_network else "stand-in")
     assert 0 <= figures["initial"]["dice"] <= 1 and figures["interior_points"] >= 3
-    refined = [v["dice"] for k, v in figures.items() if k.startswith("after_")]
-    assert refined and refined[-1] >= figures["initial"]["dice"]
+    steps = [v for k, v in figures.items() if k.startswith("after_")]
+    assert steps and all(step["click"] in ("foreground", "background") for step in steps)
+    assert steps[-1]["dice"] >= figures["initial"]["dice"]
+
+
+def _pixels_of(path, colour):
+    """Number of pixels of exactly this '#rrggbb' colour in a PNG (read by matplotlib)."""
+    from matplotlib.image import imread
+
+    rgb = np.round(imread(str(path))[..., :3] * 255).astype(int)
+    target = [int(colour[i:i + 2], 16) for i in (1, 3, 5)]
+    return int((rgb == target).all(axis=-1).sum())
+
+
+def test_session_figure_shows_a_click_that_lowers_dice(tmp_path):
+    """The panel of a click that lowered Dice is framed and titled in red; no red when every click helps."""
+    pytest.importorskip("matplotlib", reason="the session figure needs matplotlib (the demo/test extras)")
+    from MIDeepSegLib.evaluation.session_figure import DROP_COLOUR, write_session_figure
+
+    yy, xx = np.mgrid[:60, :70]
+    truth = np.hypot(yy - 30, xx - 35) < 15
+    image = np.where(truth, 1.0, 0.0) + 0.1 * np.sin(xx / 3.0)
+    points = np.array([[18.0, 35.0], [42.0, 35.0], [30.0, 23.0], [30.0, 47.0]])
+    empty = np.zeros((0, 2))
+
+    def steps(dices):
+        masks = [np.hypot(yy - 30, xx - 35) < r for r in (11, 13, 15)]
+        return [{"label": "initial" if k == 0 else "click {}: foreground".format(k), "mask": masks[k],
+                 "dice": d, "points": points, "foreground": points[:k] if k else empty, "background": empty,
+                 "new": None if k == 0 else ("foreground", points[k - 1])} for k, d in enumerate(dices)]
+
+    better = write_session_figure(tmp_path / "better.png", image, truth, (1.0, 1.0), steps([0.6, 0.8, 1.0]))
+    worse = write_session_figure(tmp_path / "worse.png", image, truth, (1.0, 1.0), steps([0.6, 0.8, 0.7]))
+    assert _pixels_of(better, DROP_COLOUR) == 0
+    assert _pixels_of(worse, DROP_COLOUR) > 500  # the panel's frame, the title, the chart's segment
+
+
+def test_slicer_runtime_never_imports_matplotlib():
+    probe = ("import sys\nimport MIDeepSegLib, MIDeepSegLib.segmenter, MIDeepSegLib.session, MIDeepSegLib.io, "
+             "MIDeepSegLib.outputs, MIDeepSegLib.scenes\nprint('MPL' if 'matplotlib' in sys.modules else 'NO-MPL')")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=str(ROOT),
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=60)
+    assert proc.stdout.strip().endswith("NO-MPL"), proc.stdout + proc.stderr
 
 
 # -- issue 15: the command line never loses a user's data -----------------------------------------

@@ -1,7 +1,7 @@
 """Pictures without plotting libraries: grey images, mask outlines, points, PNG files.
 
-Enough for the demo and for overlay grids; numpy and zlib only, so it works
-inside Slicer and on machines without matplotlib.
+Enough for the benchmark's overlay grids; numpy and zlib only. (The demo's
+picture is drawn with matplotlib: :mod:`MIDeepSegLib.evaluation.session_figure`.)
 """
 
 import struct
@@ -19,14 +19,6 @@ def to_rgb(image):
     return np.repeat((grey * 255).astype(np.uint8)[..., None], 3, axis=2)
 
 
-def colormap(values):
-    """Values in [0, 1], (H, W), as (H, W, 3) uint8 through a dark-blue -> yellow ramp."""
-    v = np.clip(np.asarray(values, dtype=np.float32), 0, 1)[..., None]
-    dark, mid, bright = np.array([20, 20, 80]), np.array([200, 60, 90]), np.array([255, 230, 60])
-    rgb = np.where(v < 0.5, dark + (mid - dark) * (v * 2), mid + (bright - mid) * (v * 2 - 1))
-    return rgb.astype(np.uint8)
-
-
 def draw_outline(rgb, mask, color):
     """Draw the outline of a 2D mask onto an RGB image (in place); returns it."""
     mask = np.asarray(mask) != 0
@@ -41,17 +33,6 @@ def draw_points(rgb, points, color, radius=2):
     for y, x in np.rint(np.asarray(points).reshape(-1, 2)).astype(int):
         rgb[max(y - radius, 0):min(y + radius + 1, h), max(x - radius, 0):min(x + radius + 1, w)] = color
     return rgb
-
-
-def side_by_side(panels, gap=4):
-    """Concatenate RGB panels of equal height horizontally with a white gap."""
-    height = max(p.shape[0] for p in panels)
-    parts = []
-    for panel in panels:
-        padded = np.full((height,) + panel.shape[1:], 255, np.uint8)
-        padded[:panel.shape[0]] = panel
-        parts += [padded, np.full((height, gap, 3), 255, np.uint8)]
-    return np.concatenate(parts[:-1], axis=1)
 
 
 def write_png(path, rgb):

@@ -14,6 +14,7 @@ outputs are written all or nothing (:mod:`MIDeepSegLib.outputs`).
 import argparse
 import sys
 
+from .outputs import check_image_format, check_output_paths, write_all
 from .settings import LAM, SIGMA
 
 _EXAMPLES = """examples:
@@ -276,7 +277,6 @@ def _segment(args):
     import numpy as np
 
     from . import io
-    from .outputs import check_image_format, check_output_paths, write_all
     from .segmenter import Segmenter
 
     # Every output path is checked before anything is read or computed.

@@ -64,6 +64,7 @@ from ..core.crop import box_shape, box_union, relaxed_bbox, shift_points
 from ..core.metrics import assd, dice
 from ..settings import LAM, SIGMA
 from ..core.simulate import Click, interior_margin_points, refinement_click
+from . import plots
 
 #: One case. ``image``: float32 (H, W) or (D, H, W), array order; ``truth``:
 #: bool, image shape, the object; ``spacing``: tuple of float, mm per array
@@ -984,8 +985,6 @@ def write_figures(results, out_dir, *, views=None):
     -------
     dict ``{dim: {kind: file name}}`` (dim as a string, "2" / "3").
     """
-    from . import plots
-
     out = Path(out_dir)
     figures = {}
     k_max = results["settings"]["max_clicks"]

@@ -27,6 +27,11 @@ from ..core.cuemap import egd
 from ..core.metrics import assd, dice
 from ..core.refinement import click_reaches, refine_ifgc
 from ..core.simulate import interior_margin_points, refinement_click
+from ..io import read_image, write_mask
+from ..model.checkpoint import resolve_model
+from ..segmenter import Segmenter
+from ..settings import LAM, SIGMA
+from .session_figure import write_session_figure
 
 SAMPLE = Path(__file__).resolve().parents[2] / "Resources" / "Samples" / "colin27_axial_slice.nii.gz"
 SAMPLE_LABEL = SAMPLE.with_name("colin27_axial_slice_putamen_L.nii.gz")
@@ -34,8 +39,6 @@ SAMPLE_LABEL = SAMPLE.with_name("colin27_axial_slice_putamen_L.nii.gz")
 
 def load_sample():
     """The bundled example: (image float32 (H, W), truth bool (H, W), its ImageGeometry)."""
-    from ..io import read_image
-
     image, geometry = read_image(SAMPLE)
     label, _ = read_image(SAMPLE_LABEL, dtype=None)
     return image, label > 0, geometry
@@ -46,12 +49,6 @@ def run_demo(out_dir, seed=0, device="auto", n_clicks=3):
 
     Returns the figures dict (what ``figures.json`` holds).
     """
-    from ..io import write_mask
-    from ..model.checkpoint import resolve_model
-    from ..segmenter import Segmenter
-    from ..settings import LAM, SIGMA
-    from .session_figure import write_session_figure
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)

@@ -15,7 +15,7 @@ _MASK_COLOUR = "#ff7f0e"
 
 def line_chart(path, series, x_values, *, title, x_label, y_label, y_range=None):
     """One line per ``(label, values)`` of `series` against `x_values`; NaN values leave gaps. Writes a PNG."""
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # deferred: matplotlib, an optional dependency
 
     figure = Figure(figsize=(8, 5), dpi=100)
     ax = figure.add_subplot()
@@ -37,7 +37,7 @@ def line_chart(path, series, x_values, *, title, x_label, y_label, y_range=None)
 
 def bar_chart(path, categories, series, *, title, x_label, y_label):
     """Grouped bars: one group per category, one bar per ``(label, counts)`` of `series`. Writes a PNG."""
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # deferred: matplotlib, an optional dependency
 
     figure = Figure(figsize=(8, 5), dpi=100)
     ax = figure.add_subplot()
@@ -71,7 +71,7 @@ def overlay_grid(path, rows, columns):
     columns : sequence of str
         Method names, the column titles after "image + truth".
     """
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # deferred: matplotlib, an optional dependency
 
     n_columns = len(columns) + 1
     figure = Figure(figsize=(2.3 * n_columns, 2.5 * len(rows) + 0.4), dpi=100)

@@ -4,6 +4,8 @@ Used by ``mideepseg demo``. Needs matplotlib (the ``demo`` extra), imported
 here only: the Slicer module and the rest of the library never import it.
 """
 
+from pathlib import Path
+
 import numpy as np
 
 #: Colours of the clicks, as the CLI's ``--save-points`` lists show them in Slicer.
@@ -42,11 +44,9 @@ def write_session_figure(path, image, truth, spacing, steps, cue_map=None, title
     -------
     pathlib.Path
     """
-    from pathlib import Path
-
-    from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch, Rectangle
+    from matplotlib.figure import Figure  # deferred: matplotlib, an optional dependency
+    from matplotlib.lines import Line2D  # deferred: matplotlib, an optional dependency
+    from matplotlib.patches import Patch, Rectangle  # deferred: matplotlib, an optional dependency
 
     image, truth = np.asarray(image, dtype=float), np.asarray(truth) != 0
     low, high = np.percentile(image, (1, 99))
@@ -176,7 +176,7 @@ _MARKERS = {"points": "o", "foreground": "P", "background": "X"}
 
 
 def _rgba(colour, alpha):
-    from matplotlib.colors import to_rgba
+    from matplotlib.colors import to_rgba  # deferred: matplotlib, an optional dependency
 
     return to_rgba(colour, alpha)
 

@@ -291,6 +291,9 @@ def test_extensions_index_entry_matches_the_cmake_metadata():
     for name in ("EXTENSION_ICONURL", "EXTENSION_SCREENSHOTURLS", "EXTENSION_HOMEPAGE"):
         assert all(url.startswith("https://") for url in _cmake_set(top, name).split())
     raw_prefix = homepage.replace("https://github.com/", "https://raw.githubusercontent.com/") + "/main/"
+    for url in _cmake_set(top, "EXTENSION_SCREENSHOTURLS").split():  # each screenshot is a PNG in the repository
+        assert url.startswith(raw_prefix), url
+        assert (ROOT / url[len(raw_prefix):]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", url
     icon_url = _cmake_set(top, "EXTENSION_ICONURL")
     assert icon_url.startswith(raw_prefix)
     icon = ROOT / icon_url[len(raw_prefix):]

@@ -1102,7 +1102,7 @@ class MIDeepSegLogic(ScriptedLoadableModuleLogic):
                 raise ValueError(_("MIDeepSeg needs a scalar volume; '{name}' has {n} components.").format(
                     name=volumeNode.GetName(), n=image.shape[-1]))
             # a float32 copy: the Segmenter must not keep a view into VTK's memory
-            image = np.array(image if axis is None else np.take(image, index, axis=axis), dtype=np.float32)
+            image = np.array(image if axis is None else geometry.take_slice(image, axis, index)[0], dtype=np.float32)
             spacing = spacing if axis is None else tuple(s for a, s in enumerate(spacing) if a != axis)
         clickSession = session.clicks
 

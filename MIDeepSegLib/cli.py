@@ -12,9 +12,14 @@ outputs are written all or nothing (:mod:`MIDeepSegLib.outputs`).
 """
 
 import argparse
+import shlex
 import sys
 
+import numpy as np
+
+from .geometry import take_slice
 from .outputs import check_image_format, check_output_paths, write_all
+from .segmenter import Segmenter
 from .settings import LAM, SIGMA
 
 _EXAMPLES = """examples:
@@ -39,7 +44,7 @@ def main(argv=None):
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
-    from .model.checkpoint import CheckpointError
+    from .model.checkpoint import CheckpointError  # deferred: loads torch; --help stays instant
 
     try:
         return args.run(args) or 0
@@ -198,9 +203,7 @@ def _parser():
 
 
 def _benchmark(args):
-    import shlex
-
-    from .evaluation.benchmark import run_benchmark
+    from .evaluation.benchmark import run_benchmark  # deferred: loads torch; --help stays instant
 
     encodings = {}
     for item in args.encoding_model:
@@ -239,11 +242,9 @@ def _shape_kinds(items):
 
 
 def _train(args):
-    import shlex
-
-    from .model.checkpoint import ModelConfig
-    from .training.datasets import build_sources
-    from .training.loop import train
+    from .model.checkpoint import ModelConfig  # deferred: loads torch; --help stays instant
+    from .training.datasets import build_sources  # deferred: loads torch; --help stays instant
+    from .training.loop import train  # deferred: loads torch; --help stays instant
 
     options = {}
     if args.features:
@@ -264,7 +265,7 @@ def _train(args):
 
 
 def _validate(args):
-    from .evaluation.validation import run_validation
+    from .evaluation.validation import run_validation  # deferred: loads torch; --help stays instant
 
     run_validation(args.model, json_path=args.json, markdown_path=args.markdown, card_path=args.card,
                    record=args.record, max_clicks=args.max_clicks, brain=not args.no_brain,
@@ -274,10 +275,7 @@ def _validate(args):
 
 
 def _segment(args):
-    import numpy as np
-
-    from . import io
-    from .segmenter import Segmenter
+    from . import io  # deferred: loads SimpleITK; --help stays instant
 
     # Every output path is checked before anything is read or computed.
     outputs = [("--out", args.out)] + ([("--probability", args.probability)] if args.probability else [])
@@ -309,9 +307,8 @@ def _segment(args):
                 raise UserError("--{}: every click must lie on slice {} along axis {} (found {})".format(
                     name, index, args.axis, sorted(set(int(round(v)) for v in pts[:, axis]))))
         volume = image
-        image = volume.take(index, axis=axis)
+        image, spacing = take_slice(volume, axis, index, spacing)
         keep = [a for a in range(volume.ndim) if a != axis]
-        spacing = tuple(spacing[a] for a in keep)
         points, foreground, background = (None if p is None else p[:, keep]
                                           for p in (points, foreground, background))
     elif args.slice is not None:
@@ -361,7 +358,7 @@ def _demo(args):
     except ImportError:
         raise UserError("the demo draws its picture with matplotlib: pip install 'MIDeepSegLib[demo]' "
                         "(or pip install matplotlib)") from None
-    from .evaluation.demo import run_demo
+    from .evaluation.demo import run_demo  # deferred: loads torch; --help stays instant
 
     run_demo(args.out, seed=args.seed, device=args.device)
     return 0

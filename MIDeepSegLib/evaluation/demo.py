@@ -21,17 +21,17 @@ import json
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
+from ..core.crop import relaxed_bbox
 from ..core.cuemap import egd
 from ..core.metrics import assd, dice
-from ..core.refinement import click_reaches, refine_ifgc
 from ..core.simulate import interior_margin_points, refinement_click
 from ..io import read_image, write_mask
 from ..model.checkpoint import resolve_model
 from ..segmenter import Segmenter
-from ..settings import LAM, SIGMA
+from ..settings import STAND_IN_MARGIN_MM
 from .session_figure import write_session_figure
+from .user import stand_in_probability
 
 SAMPLE = Path(__file__).resolve().parents[2] / "Resources" / "Samples" / "colin27_axial_slice.nii.gz"
 SAMPLE_LABEL = SAMPLE.with_name("colin27_axial_slice_putamen_L.nii.gz")
@@ -59,20 +59,22 @@ def run_demo(out_dir, seed=0, device="auto", n_clicks=3):
         resolve_model("2d")
         session = Segmenter(image, spacing, model="2d", device=device)
         result = session.initial(points)
-        probability, mask, source = result.probability, result.mask, "shipped 2D network"
+        source, first = "shipped 2D network", "initial"
     except FileNotFoundError:
-        session = None
-        shrunk = ndimage.binary_erosion(truth, iterations=2)
-        probability = np.clip(ndimage.gaussian_filter(np.roll(shrunk, (2, -2), axis=(0, 1)).astype(float), 1.5),
-                              0, 1).astype(np.float32)
-        mask, source = (probability >= 0.5).astype(np.uint8), "stand-in (no shipped 2D weights)"
+        session = Segmenter(image, spacing, model=None, device=device, margin_mm=STAND_IN_MARGIN_MM)
+        probability = np.zeros(image.shape, np.float32)
+        box = relaxed_bbox(points, image.shape, spacing, STAND_IN_MARGIN_MM)
+        probability[box] = stand_in_probability(truth[box])
+        result = session.start(points, probability)
+        source, first = "stand-in (no shipped 2D weights)", "initial (stand-in)"
+    mask = result.mask
     figures = {"sample": "Colin27 T1 axial slice, left putamen (AAL 73)", "initial_probability": source,
                "interior_points": len(points),
                "initial": {"dice": round(dice(mask, truth), 4), "assd_mm": round(assd(mask, truth, spacing), 3)}}
     print("initial ({}): Dice {dice:.3f}, ASSD {assd_mm:.2f} mm".format(source, **figures["initial"]))
     empty = np.zeros((0, 2))
-    steps = [{"label": "initial" if session is not None else "initial (stand-in)", "mask": mask,
-              "dice": dice(mask, truth), "points": points, "foreground": empty, "background": empty, "new": None}]
+    steps = [{"label": first, "mask": mask, "dice": dice(mask, truth), "points": points, "foreground": empty,
+              "background": empty, "new": None}]
 
     foreground, background = [], []
     for k in range(1, n_clicks + 1):
@@ -81,14 +83,8 @@ def run_demo(out_dir, seed=0, device="auto", n_clicks=3):
             break
         kind = "foreground" if click.foreground else "background"
         (foreground if click.foreground else background).append(click.point)
-        if session is not None:
-            step = session.refine(**{kind: [click.point]})
-            mask, seconds = step.mask, step.timings["total"]
-        else:
-            step = refine_ifgc(image, probability, np.vstack([points] + foreground),
-                               np.array(background).reshape(-1, 2), spacing, lam=LAM, sigma=SIGMA,
-                               **click_reaches(image.shape, spacing))
-            mask, seconds = step.mask, sum(step.timings.values())
+        step = session.refine(**{kind: [click.point]})
+        mask, seconds = step.mask, step.timings["total"]
         figures["after_{}_clicks".format(k)] = {"click": kind, "position": [float(v) for v in click.point],
                                                 "dice": round(dice(mask, truth), 4),
                                                 "assd_mm": round(assd(mask, truth, spacing), 3),

@@ -120,19 +120,19 @@ class Segmenter:
         Margin of the relaxed bounding box; default: the model's (the value it
         was trained with).
     iterations : int, None or "default"
-        Geodesic sweep iterations (see :mod:`MIDeepSegLib.cuemap`).
+        Geodesic sweep iterations (see :mod:`MIDeepSegLib.core.cuemap`).
     connectivity : int, optional
-        Graph-cut neighbourhood (see :func:`~MIDeepSegLib.graphcut.graph_cut`).
+        Graph-cut neighbourhood (see :func:`~MIDeepSegLib.core.graphcut.graph_cut`).
     distance_scale : float
         How far a refinement click reaches in the fusion (see
-        :mod:`MIDeepSegLib.refinement`): larger = more local.
+        :mod:`MIDeepSegLib.core.refinement`): larger = more local.
         This and the two reaches default to :mod:`MIDeepSegLib.settings`.
     reach : float or None
         The foreground seeds' (interior margin points' and foreground
         clicks') weight in the fusion also decays with Euclidean distance, by
         e^-1 per `reach` x the mean extent in mm of the working region (the
         relaxed box of the points, grown by clicks outside it); None = the
-        paper's pure geodesic fusion. See :mod:`MIDeepSegLib.refinement`.
+        paper's pure geodesic fusion. See :mod:`MIDeepSegLib.core.refinement`.
     background_reach : float or None
         The same for the background clicks (longer: they must be able to clear
         a large wrongly included region); None = pure geodesic.
@@ -327,15 +327,14 @@ class Segmenter:
         cnn_probability[inner] = state.cnn_probability
         timings = {"crop": time.perf_counter() - start}
 
+        seeds = (shift_points(np.vstack([state.points, all_fg]), box), shift_points(all_bg, box))
         if self.refinement == "gc":  # Table 3's baseline: the clicks as hard constraints, no fusion
-            refined = refine_gc(crop, cnn_probability, shift_points(np.vstack([state.points, all_fg]), box),
-                                shift_points(all_bg, box), self.spacing, lam=self.lam, sigma=self.sigma,
-                                connectivity=self.connectivity)
+            refined = refine_gc(crop, cnn_probability, *seeds, self.spacing, lam=self.lam,
+                                sigma=self.sigma, connectivity=self.connectivity)
         else:
-            refined = refine_ifgc(crop, cnn_probability, shift_points(np.vstack([state.points, all_fg]), box),
-                                  shift_points(all_bg, box), self.spacing, lam=self.lam, sigma=self.sigma,
-                                  iterations=self.iterations, device=self.device, connectivity=self.connectivity,
-                                  distance_scale=self.distance_scale,
+            refined = refine_ifgc(crop, cnn_probability, *seeds, self.spacing, lam=self.lam,
+                                  sigma=self.sigma, iterations=self.iterations, device=self.device,
+                                  connectivity=self.connectivity, distance_scale=self.distance_scale,
                                   **click_reaches(crop.shape, self.spacing, self.reach, self.background_reach))
         timings.update(refined.timings)
         timings["total"] = time.perf_counter() - start

@@ -10,7 +10,8 @@ import of a MIDeepSegLib module must really defer something: the module it
 imports pulls in a heavy package (torch, SimpleITK, ...) that the importing
 module does not already load at its top level. The runtime (the top level,
 ``core/`` and ``model/``, what Slicer installs) never imports ``training/`` or
-``evaluation/`` at module level.
+``evaluation/`` at module level, and no module imports another's private
+(``_underscore``) names.
 """
 
 import ast
@@ -65,12 +66,13 @@ def _in_optional_try(node, parents):
 
 
 def import_graph(root):
-    """Read the package under `root`: (modules, top-level edges, all edges, local imports).
+    """Read the package under `root`: (modules, top-level edges, all edges, local imports, private names).
 
-    local imports: list of (module, line, targets, comment, optional) for every import inside a function.
+    local imports: list of (module, line, targets, comment, optional) for every import inside a function;
+    private names: list of (module, line, name, source module) for ``from .x import _name``.
     """
     modules = _modules(root)
-    top, every, local = {}, {}, []
+    top, every, local, private = {}, {}, [], []
     for name, path in modules.items():
         source = path.read_text(encoding="utf-8")
         lines = source.splitlines()
@@ -84,6 +86,11 @@ def import_graph(root):
             if not isinstance(node, (ast.Import, ast.ImportFrom)):
                 continue
             targets = _targets(node, name, path, modules)
+            if isinstance(node, ast.ImportFrom):
+                for alias, target in zip(node.names, targets):
+                    if alias.name.startswith("_") and not alias.name.endswith("__") and target in modules \
+                            and target != name:
+                        private.append((name, node.lineno, alias.name, target))
             inside = node
             while inside in parents and not isinstance(inside, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 inside = parents[inside]
@@ -96,7 +103,7 @@ def import_graph(root):
                 text = " ".join(lines[node.lineno - 1: node.end_lineno])
                 comment = text.split("#", 1)[1].strip() if "#" in text else ""
                 local.append((name, node.lineno, targets, comment, _in_optional_try(node, parents)))
-    return modules, top, every, local
+    return modules, top, every, local, private
 
 
 def cycles(modules, edges):
@@ -151,8 +158,11 @@ def heavy_loaded(modules, top):
 
 def problems(root):
     """Every rule the package under `root` breaks, one line each."""
-    modules, top, every, local = import_graph(root)
+    modules, top, every, local, private = import_graph(root)
     found = ["import cycle: " + " <-> ".join(group) for group in cycles(modules, every)]
+    for module, line, alias, target in private:
+        found.append("{}:{}: imports the private name {} of {}".format(
+            modules[module].relative_to(root).as_posix(), line, alias, target))
     heavy = heavy_loaded(modules, top)
     for module, line, targets, comment, optional in local:
         where = "{}:{}".format(modules[module].relative_to(root).as_posix(), line)
@@ -184,7 +194,7 @@ def test_package_import_graph_is_clean():
 
 
 def test_import_graph_reads_the_real_package():
-    modules, top, every, local = import_graph(ROOT)
+    modules, top, every, local, _private = import_graph(ROOT)
     assert {"MIDeepSegLib.segmenter", "MIDeepSegLib.core.geodesic", "MIDeepSegLib.evaluation.benchmark"} <= \
         set(modules)
     assert "MIDeepSegLib.core.refinement" in top["MIDeepSegLib.segmenter"]
@@ -241,3 +251,8 @@ def test_runtime_importing_the_tooling_is_reported(tmp_path):
                             "segmenter.py": "from .evaluation import charts\n"})
     assert problems(root) == ["MIDeepSegLib.segmenter (runtime) imports the research tooling "
                               "MIDeepSegLib.evaluation.charts at module level"]
+
+
+def test_importing_another_modules_private_name_is_reported(tmp_path):
+    root = _tree(tmp_path, {"__init__.py": "", "a.py": "_HIDDEN = 1\n", "b.py": "from .a import _HIDDEN\n"})
+    assert problems(root) == ["MIDeepSegLib/b.py:1: imports the private name _HIDDEN of MIDeepSegLib.a"]

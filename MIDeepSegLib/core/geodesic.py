@@ -58,7 +58,7 @@ def geodesic_distance(image, seeds, spacing=None, lamb=1.0, iterations=None, dev
     ----------
     image : (H, W) or (D, H, W) array_like of float
         Intensities, array order. Normalise them first: the distance scales
-        with the intensity range (see :mod:`MIDeepSegLib.cuemap`).
+        with the intensity range (see :mod:`MIDeepSegLib.core.cuemap`).
     seeds : bool array_like, image shape
         Seed voxels (distance 0). At least one must be set.
     spacing : sequence of float, optional

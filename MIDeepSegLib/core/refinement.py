@@ -53,11 +53,11 @@ def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam
         Graph-cut weight and contrast scale (default: the paper's 5 and 0.1, settings.PAPER_LAM and
         PAPER_SIGMA; the session uses settings.LAM and SIGMA).
     iterations : int, None or "default"
-        Geodesic sweep iterations (see :mod:`MIDeepSegLib.cuemap`).
+        Geodesic sweep iterations (see :mod:`MIDeepSegLib.core.cuemap`).
     device : str, optional
         Torch device for the geodesic distances.
     connectivity, backend
-        Passed to :func:`~MIDeepSegLib.graphcut.graph_cut`.
+        Passed to :func:`~MIDeepSegLib.core.graphcut.graph_cut`.
     distance_scale : float > 0
         The fusion's distances are measured on the crop rescaled to
         [0, distance_scale] (see the module notes).

@@ -48,241 +48,31 @@ whole volumes; every method only ever looks inside its relaxed box, far
 inside that region.
 """
 
-import csv
-import json
 import platform
 import sys
 import time
-import warnings
-from collections import namedtuple
-from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 from .._device import resolve_device
-from ..core.components import largest_component
-from ..core.crop import box_shape, relaxed_bbox
+from ..core.crop import relaxed_bbox
 from ..core.cuemap import ENCODINGS
 from ..core.metrics import assd, dice
 from ..core.simulate import Click, interior_margin_points
-from ..geometry import take_slice
 from ..model.checkpoint import ModelConfig, load_checkpoint, resolve_model
 from ..segmenter import Segmenter
 from ..settings import LAM, SIGMA, STAND_IN_MARGIN_MM
-from ..training.datasets import FolderDataset
-from ..training.synthesis import MRICRON_TEMPLATES
-from .charts import bar_chart, draw_text, line_chart
-from .peers import PEER_LABELS, PEERS, available_peers
-from .user import PeerSession, click_label, clicks_to_reach, mean_noc, run_user, stand_in_probability
-from .validation import AXIS_NAMES, centre_slices, colin27_cases
-from .visualise import draw_outline, draw_points, to_rgb, write_png
-
-#: One case. ``image``: float32 (H, W) or (D, H, W), array order; ``truth``:
-#: bool, image shape, the object; ``spacing``: tuple of float, mm per array
-#: axis; ``group``: a label for summaries ("deep grey", "whole brain", ...);
-#: ``source``: where it came from (file, structure, slice).
-Case = namedtuple("Case", ["name", "image", "truth", "spacing", "group", "source"])
+from .cases import check_dim, load_cases, synthetic_cases
+from .peers import PEERS, available_peers
+from .report import method_label, ordered_methods, write_outputs
+from .user import PeerSession, clicks_to_reach, mean_noc, run_user, stand_in_probability
 
 #: Dice thresholds of the NoC columns.
 THRESHOLDS = (0.85, 0.90)
 
-#: Display names of the methods (peers' come from :data:`MIDeepSegLib.evaluation.peers.PEER_LABELS`).
-METHOD_LABELS = {
-    "mideepseg": "MIDeepSeg (IF-GC)",
-    "mideepseg_gc": "MIDeepSeg CNN + GC",
-    "mideepseg_ifgc_paper": "MIDeepSeg CNN + IF-GC without reach (paper)",
-    "standin_ifgc": "stand-in + IF-GC",
-    "standin_gc": "stand-in + GC",
-    "standin_ifgc_paper": "stand-in + IF-GC without reach (paper)",
-}
-
-#: Suffixes of the Table 3 rows that replay IF-GC's clicks instead of placing their own.
-REPLAY_SUFFIXES = ("_gc", "_ifgc_paper")
-
-#: Case names and context of the quick mode's Colin27 cases (small structures, small crops).
-QUICK_COLIN27 = {2: ("pallidum_L", "amygdala_R"), 3: ("pallidum_L",)}
-
-_CYAN, _GREEN, _RED, _YELLOW = (40, 200, 230), (40, 220, 40), (230, 40, 40), (255, 210, 0)
 
 
-# -- cases ------------------------------------------------------------------------
 
-
-def synthetic_cases(dim, count=2, seed=0):
-    """Small generated cases: an irregular blob on a textured, noisy background.
-
-    Parameters
-    ----------
-    dim : {2, 3}
-    count : int
-        Number of cases.
-    seed : int
-        Seeds the scenes (independent of the simulated user's seed).
-
-    Returns
-    -------
-    list of Case
-        2D: 64 x 64 at 1 mm; 3D: 20 x 40 x 40 at (2.0, 0.8, 0.8) mm. The
-        object is 1.0-1.6 brighter or darker than a background whose texture
-        has amplitude ~0.5, with noise of 0.1 (arbitrary units).
-    """
-    dim = _check_dim(dim)
-    shape, spacing = ((64, 64), (1.0, 1.0)) if dim == 2 else ((20, 40, 40), (2.0, 0.8, 0.8))
-    cases = []
-    for k in range(int(count)):
-        rng = np.random.default_rng([int(seed), 1000 + k, dim])
-        image, truth = _synthetic_scene(shape, spacing, rng)
-        cases.append(Case("synthetic_{}".format(k), image, truth, spacing, "synthetic",
-                          "synthetic scene {} (seed {})".format(k, seed)))
-    return cases
-
-
-def _synthetic_scene(shape, spacing, rng):
-    grids = [g * s for g, s in zip(np.indices(shape, dtype=np.float64), spacing)]
-    extent = np.asarray(shape) * np.asarray(spacing)
-    centre = extent * (0.5 + rng.uniform(-0.08, 0.08, len(shape)))
-    radii = extent * rng.uniform(0.18, 0.28, len(shape))
-    rel = [(g - c) / r for g, c, r in zip(grids, centre, radii)]
-    radius = np.sqrt(sum(x ** 2 for x in rel))
-    angle = np.arctan2(rel[-2], rel[-1])
-    wobble = 1.0 + 0.15 * np.sin(3 * angle + rng.uniform(0, 2 * np.pi))
-    truth = radius <= wobble
-    texture = ndimage.gaussian_filter(rng.standard_normal(shape), 3.0)
-    texture /= texture.std() + 1e-6
-    contrast = rng.uniform(1.0, 1.6) * rng.choice([-1.0, 1.0])
-    image = 0.5 * texture + contrast * truth
-    image = ndimage.gaussian_filter(image, 0.7) + 0.1 * rng.standard_normal(shape)
-    return (100.0 * image + 40.0).astype(np.float32), truth
-
-
-def colin27_benchmark_cases(dim, *, templates_dir=None, structures=None, brain=True, axes=(0, 1, 2),
-                            context_mm=32.0, names=None):
-    """The Colin27 development cases (real T1 MRI, AAL deep grey structures, whole brain).
-
-    Parameters
-    ----------
-    dim : {2, 3}
-        3: one case per structure (the volume around it); 2: one case per
-        structure and axis, the slice through its centre (as ``mideepseg validate``).
-    templates_dir : str or os.PathLike, optional
-        mricron templates folder (default /usr/share/mricron/templates).
-    structures, brain
-        See :func:`~MIDeepSegLib.evaluation.validation.colin27_cases`.
-    axes : sequence of int
-        Slice axes for 2D (0 = z, 1 = y, 2 = x).
-    context_mm : float
-        Context kept around each object, mm.
-    names : sequence of str, optional
-        Keep only these cases (e.g. ``"pallidum_L"``; 2D cases keep every axis).
-
-    Returns
-    -------
-    list of Case
-    """
-    dim = _check_dim(dim)
-    image, spacing, truths = colin27_cases(templates_dir or MRICRON_TEMPLATES, structures=structures,
-                                           brain=brain)
-    if names is not None:
-        unknown = sorted(set(names) - set(truths))
-        if unknown:
-            raise ValueError("names must be among {}, got {}".format(sorted(truths), unknown))
-        truths = {k: v for k, v in truths.items() if k in names}
-    groups = {k: "whole brain" if k == "brain" else "deep grey" for k in truths}
-    return _cases_from_volume(image, spacing, truths, groups, dim, axes, context_mm, "Colin27 ch2.nii.gz")
-
-
-def folder_cases(root, dim, *, axes=(0, 1, 2), context_mm=32.0, min_voxels=20):
-    """Cases from a folder data set (``imagesTr/`` + ``labelsTr/``, read by :class:`.datasets.FolderDataset`).
-
-    Every non-zero label value of every case gives one object, its largest
-    connected component (objects under `min_voxels` voxels are skipped). For
-    ``dim=2``, 3D cases give the slices through each object's centre along
-    `axes`, 2D cases are used as they are; ``dim=3`` skips 2D cases.
-
-    Returns
-    -------
-    list of Case
-    """
-    dim = _check_dim(dim)
-    dataset = FolderDataset(root, min_voxels=min_voxels, cache=False)
-    cases = []
-    for index, (_, label_path) in enumerate(dataset.pairs):
-        image, labels, spacing = dataset.load(index)
-        if image.ndim < dim:
-            continue
-        stem = label_path.name.split(".")[0]
-        truths, groups = {}, {}
-        for value in np.unique(labels):
-            if value == 0:
-                continue
-            truth = largest_component(labels == value)
-            if truth.sum() >= min_voxels:
-                name = "{}:label{}".format(stem, int(value))
-                truths[name], groups[name] = truth, "label {}".format(int(value))
-        cases += _cases_from_volume(image, spacing, truths, groups, dim, axes, context_mm, label_path.name)
-    if not cases:
-        raise ValueError("root: {} holds no {}D object of at least {} voxels".format(root, dim, min_voxels))
-    return cases
-
-
-def load_cases(spec, dim, *, quick=False, templates_dir=None, seed=0, brain=True):
-    """The cases named by `spec`: "colin27", "synthetic" or a folder path.
-
-    `brain` (Colin27 only): include the whole-brain case (the largest one by far).
-
-    In quick mode: "colin27" gives the small structures of
-    :data:`QUICK_COLIN27` with 10 mm of context (synthetic cases where the
-    mricron templates are missing, with a warning); "synthetic" gives 2
-    (2D) or 1 (3D) scenes; a folder gives its first 2 (2D) or 1 (3D) cases.
-    """
-    dim = _check_dim(dim)
-    spec = str(spec)
-    if spec == "synthetic":
-        return synthetic_cases(dim, count=(2 if dim == 2 else 1) if quick else 4, seed=seed)
-    if spec == "colin27":
-        templates = Path(templates_dir) if templates_dir else MRICRON_TEMPLATES
-        if quick:
-            if not templates.is_dir():
-                warnings.warn("{} is missing (apt-get install mricron-data): the quick benchmark uses "
-                              "synthetic cases".format(templates), stacklevel=2)
-                return synthetic_cases(dim, count=2 if dim == 2 else 1, seed=seed)
-            return colin27_benchmark_cases(dim, templates_dir=templates, structures=["pallidum", "amygdala"],
-                                           brain=False, axes=(0,), context_mm=10.0, names=QUICK_COLIN27[dim])
-        return colin27_benchmark_cases(dim, templates_dir=templates, brain=brain)
-    if Path(spec).is_dir():
-        cases = folder_cases(spec, dim, context_mm=10.0 if quick else 32.0)
-        return cases[:2 if dim == 2 else 1] if quick else cases
-    raise ValueError("cases must be 'colin27', 'synthetic' or a folder with imagesTr/ and labelsTr/, "
-                     "got {!r}".format(spec))
-
-
-def _cases_from_volume(image, spacing, truths, groups, dim, axes, context_mm, source):
-    cases = []
-    for name, truth in truths.items():
-        if dim == 3 or image.ndim == 2:
-            views = [(name, image, truth, tuple(spacing), source)]
-        else:
-            views = []
-            for axis, index in centre_slices(truth, axes):
-                view_image, view_spacing = take_slice(image, axis, index, spacing)
-                views.append(("{} {}={}".format(name, AXIS_NAMES[axis], index), view_image,
-                              largest_component(take_slice(truth, axis, index)[0]), view_spacing,
-                              "{}, slice {}={}".format(source, AXIS_NAMES[axis], index)))
-        for view_name, view_image, view_truth, view_spacing, view_source in views:
-            box = _context_box(view_truth, view_spacing, context_mm)
-            cases.append(Case(view_name, np.ascontiguousarray(view_image[box], dtype=np.float32),
-                              np.ascontiguousarray(view_truth[box]), view_spacing, groups[name], view_source))
-    return cases
-
-
-def _context_box(truth, spacing, context_mm):
-    idx = np.argwhere(truth)
-    box = []
-    for axis, (lo, hi) in enumerate(zip(idx.min(0), idx.max(0))):
-        pad = int(np.ceil(context_mm / spacing[axis]))
-        box.append(slice(max(int(lo) - pad, 0), min(int(hi) + pad + 1, truth.shape[axis])))
-    return tuple(box)
 
 
 # -- one case ----------------------------------------------------------------------
@@ -468,7 +258,7 @@ def run_benchmark(cases="colin27", *, dims=(2, 3), models=None, encoding_models=
     """
     if isinstance(max_clicks, bool) or not isinstance(max_clicks, (int, np.integer)) or max_clicks < 0:
         raise ValueError("max_clicks must be an integer >= 0, got {!r}".format(max_clicks))
-    dims = sorted({_check_dim(d) for d in dims})
+    dims = sorted({check_dim(d) for d in dims})
     if not dims:
         raise ValueError("dims must hold 2 and / or 3")
     max_clicks = min(int(max_clicks), 2) if quick else int(max_clicks)
@@ -646,7 +436,7 @@ def summarise(records, max_clicks):
     for dim in sorted({r["dim"] for r in records}):
         chosen = [r for r in records if r["dim"] == dim]
         methods = {}
-        for name in _ordered({n for r in chosen for n in r["methods"]}):
+        for name in ordered_methods({n for r in chosen for n in r["methods"]}):
             runs = [r["methods"][name] for r in chosen if name in r["methods"]]
             entry = {"cases": len(runs),
                      "dice": [float(np.mean([m["dice"][k] for m in runs])) for k in range(max_clicks + 1)],
@@ -673,11 +463,6 @@ def summarise(records, max_clicks):
 def _mean(values):
     finite = [v for v in values if v is not None]
     return float(np.mean(finite)) if finite else None
-
-
-def _ordered(names):
-    order = list(METHOD_LABELS) + list(PEERS)
-    return sorted(names, key=lambda n: (order.index(n) if n in order else len(order), n))
 
 
 def evaluate_targets(summary, dims):
@@ -710,13 +495,13 @@ def evaluate_targets(summary, dims):
             add(t1, "not evaluated", why)
             add(t2, "not evaluated", why)
         else:
-            losses = ["{} at {} click(s): {:.3f} vs {:.3f}".format(_label(p), k, ours["dice"][k],
+            losses = ["{} at {} click(s): {:.3f} vs {:.3f}".format(method_label(p), k, ours["dice"][k],
                                                                     methods[p]["dice"][k])
                       for p in peers for k in range(len(ours["dice"]))
                       if not ours["dice"][k] > methods[p]["dice"][k]]
             add(t1, "MISSED" if losses else "met",
                 ("not higher than " + "; ".join(losses)) if losses else "higher at every click count")
-            losses = ["{}: {:.2f} vs {:.2f}".format(_label(p), ours["noc90"], methods[p]["noc90"])
+            losses = ["{}: {:.2f} vs {:.2f}".format(method_label(p), ours["noc90"], methods[p]["noc90"])
                       for p in peers if not ours["noc90"] < methods[p]["noc90"]]
             detail = "NoC@90 {:.2f}, lower than every peer".format(ours["noc90"])
             add(t2, "MISSED" if losses else "met",
@@ -753,381 +538,3 @@ def evaluate_targets(summary, dims):
             add(t4, "not evaluated", "GC / IF-GC were not run")
     return out
 
-
-# -- outputs ----------------------------------------------------------------------
-
-
-def _label(name):
-    return METHOD_LABELS.get(name) or PEER_LABELS.get(name, name)
-
-
-def write_outputs(results, out_dir, *, views=None):
-    """Write results.json, results.csv, report.md and the PNG figures to `out_dir`; returns the paths."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    written = [out / "results.json", out / "results.csv", out / "report.md"]
-    (out / "results.json").write_text(json.dumps(_json_ready(results), indent=1, allow_nan=False))
-    _write_csv(results, out / "results.csv")
-    figures = write_figures(results, out, views=views)
-    (out / "report.md").write_text(markdown_report(results, figures))
-    return written + [out / f for f in sorted(set(f for d in figures.values() for f in d.values()))]
-
-
-def _json_ready(value):
-    """Replace NaN / inf by None (strict JSON) and numpy scalars by Python ones."""
-    if isinstance(value, dict):
-        return {str(k): _json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_ready(v) for v in value]
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if np.isfinite(value) else None
-    return value
-
-
-def _write_csv(results, path):
-    with open(str(path), "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["dim", "case", "group", "method", "clicks", "dice", "assd_mm", "seconds",
-                         "click_kind", "click_position"])
-        for record in results["cases"]:
-            for name, run in record["methods"].items():
-                for k, value in enumerate(run["dice"]):
-                    click = run["clicks"][k - 1] if 0 < k <= len(run["clicks"]) else None
-                    writer.writerow([record["dim"], record["case"], record["group"], name, k, value,
-                                     "" if run["assd"][k] is None else run["assd"][k],
-                                     run["seconds"][k] if k < len(run["seconds"]) else "",
-                                     "" if click is None else ("foreground" if click[1] else "background"),
-                                     "" if click is None else " ".join("{:g}".format(c) for c in click[0])])
-            for name, run in record["encodings"].items():
-                writer.writerow([record["dim"], record["case"], record["group"], "encoding:" + name, 0,
-                                 run["dice"], "" if run["assd"] is None else run["assd"],
-                                 run["total_seconds"], "", ""])
-
-
-def _interactive(methods):
-    """Methods that place their own clicks (Table 4 / the plots): everything but the Table 3 replays."""
-    return [m for m in methods if not m.endswith(REPLAY_SUFFIXES)]
-
-
-def write_figures(results, out_dir, *, views=None):
-    """Dice-vs-clicks plot, clicks-needed histogram and overlay grid per dimension.
-
-    Returns
-    -------
-    dict ``{dim: {kind: file name}}`` (dim as a string, "2" / "3").
-    """
-    out = Path(out_dir)
-    figures = {}
-    k_max = results["settings"]["max_clicks"]
-    for dim, entry in results["summary"].items():
-        methods = entry["methods"]
-        names = _interactive(methods)
-        if not names:
-            continue
-        files = {}
-        lowest = min(min(methods[n]["dice"]) for n in names)
-        chart = line_chart([(_label(n), methods[n]["dice"]) for n in names], list(range(k_max + 1)),
-                           title="{}D: mean Dice vs refinement clicks ({} cases)".format(
-                               dim, methods[names[0]]["cases"]),
-                           x_label="refinement clicks", y_label="Dice",
-                           y_range=(max(0.0, np.floor(lowest * 10) / 10), 1.0))
-        files["dice_vs_clicks"] = "dice_vs_clicks_{}d.png".format(dim)
-        write_png(out / files["dice_vs_clicks"], chart)
-
-        categories = [str(k) for k in range(k_max + 1)] + [">{}".format(k_max)]
-        series = []
-        for name in names:
-            counts = np.zeros(len(categories))
-            for record in results["cases"]:
-                if str(record["dim"]) == dim and name in record["methods"]:
-                    n = record["methods"][name]["noc90"]
-                    counts[k_max + 1 if n is None else n] += 1
-            series.append((_label(name), counts))
-        chart = bar_chart(categories, series, title="{}D: refinement clicks to reach Dice 0.90".format(dim),
-                          x_label="refinement clicks", y_label="cases")
-        files["clicks_needed"] = "clicks_needed_{}d.png".format(dim)
-        write_png(out / files["clicks_needed"], chart)
-
-        if views:
-            chosen = [(c, v) for c, v in views if str(c.image.ndim) == dim]
-            if chosen:
-                files["overlays"] = "overlays_{}d.png".format(dim)
-                write_png(out / files["overlays"], overlay_grid(chosen, names, results, int(dim)))
-        figures[dim] = files
-    return figures
-
-
-def overlay_grid(chosen, names, results, dim, *, max_rows=6, panel=128):
-    """Example overlays: one row per case (evenly chosen), one column per method, final masks.
-
-    Each panel is the object's slice (3D: the axial slice through its centre)
-    around the object, resized to `panel` pixels, with the true outline in
-    cyan, the method's final mask outlined in green, interior margin points
-    in yellow, foreground clicks green and background clicks red (those on
-    the slice), and the method's final Dice below it.
-    """
-    if len(chosen) > max_rows:
-        picks = np.unique(np.linspace(0, len(chosen) - 1, max_rows).round().astype(int))
-        chosen = [chosen[i] for i in picks]
-    records = {(r["dim"], r["case"]): r for r in results["cases"]}
-    column_titles = ["image + truth"] + [_label(n) for n in names]
-    top = np.full((16, (panel + 4) * len(column_titles), 3), 255, np.uint8)
-    for j, title in enumerate(column_titles):
-        draw_text(top, title[:21], 4, j * (panel + 4) + 2)
-    rows = [top]
-    for case, case_views in chosen:
-        record = records[(dim, case.name)]
-        image, truth, index = case.image, case.truth, None
-        if dim == 3:
-            filled = np.flatnonzero(truth.any(axis=(1, 2)))
-            index = int(filled[np.argmin(np.abs(filled - np.argwhere(truth)[:, 0].mean()))])
-            image, truth = image[index], truth[index]
-        region = _view_box(truth)
-        view = (region, index) + _fit_indices(box_shape(region), panel, case.spacing[-2:])
-
-        def fit(array, view=view):
-            return array[view[0]][view[2]][:, view[3]]
-
-        def on_panel(points, view=view):
-            return _points_on_panel(points, *view)
-
-        base, truth_view = to_rgb(fit(image)), fit(truth)
-        label_strip = np.full((18, top.shape[1], 3), 255, np.uint8)
-        label_strip[1] = (200, 200, 200)
-        draw_text(label_strip, "{} ({})".format(case.name, case.group)[:60], 7, 2)
-        panels = [draw_points(draw_outline(base.copy(), truth_view, _CYAN), on_panel(case_views["_points"]),
-                              _YELLOW, radius=2)]
-        for name in names:
-            rgb = base.copy()
-            if case_views.get(name) is not None:
-                mask = case_views[name][index] if dim == 3 else case_views[name]
-                draw_outline(rgb, truth_view, _CYAN)
-                draw_outline(rgb, fit(mask), _GREEN)
-                clicks = record["methods"][name]["clicks"]
-                draw_points(rgb, on_panel(case_views["_points"]), _YELLOW, radius=2)
-                draw_points(rgb, on_panel([p for p, f in clicks if f]), _GREEN, radius=2)
-                draw_points(rgb, on_panel([p for p, f in clicks if not f]), _RED, radius=2)
-            panels.append(rgb)
-        strip = np.full((panel + 12, top.shape[1], 3), 255, np.uint8)
-        for j, rgb in enumerate(panels):
-            strip[:rgb.shape[0], j * (panel + 4):j * (panel + 4) + rgb.shape[1]] = rgb
-            if j > 0 and names[j - 1] in record["methods"]:
-                draw_text(strip, "DICE {:.3f}".format(record["methods"][names[j - 1]]["dice"][-1]), panel + 3,
-                          j * (panel + 4) + 2)
-        rows += [label_strip, strip]
-    return np.concatenate(rows, axis=0)
-
-
-def _view_box(truth2d):
-    idx = np.argwhere(truth2d)
-    box = []
-    for axis, (lo, hi) in enumerate(zip(idx.min(0), idx.max(0))):
-        pad = int(0.35 * (hi - lo + 1)) + 4
-        box.append(slice(max(int(lo) - pad, 0), min(int(hi) + pad + 1, truth2d.shape[axis])))
-    return tuple(box)
-
-
-def _on_slice(points, index, region):
-    """Points (N, ndim) on the shown slice, as (M, 2) coordinates relative to `region`."""
-    points = np.asarray(points, dtype=float).reshape(-1, len(region) + (0 if index is None else 1))
-    if index is not None:
-        points = points[np.abs(points[:, 0] - index) <= 0.5][:, 1:]
-    corner = np.array([s.start for s in region], dtype=float)
-    return points - corner
-
-
-def _points_on_panel(points, region, index, rows, cols):
-    """Points (N, ndim) on the shown slice, in the pixel coordinates of the resized panel."""
-    local = _on_slice(points, index, region)
-    scale = np.array([len(rows), len(cols)], float) / np.asarray(box_shape(region), float)
-    return (local + 0.5) * scale - 0.5
-
-
-def _fit_indices(shape, size, spacing2d):
-    """Row and column indices (nearest) resizing `shape` so that its longer physical side spans `size`."""
-    extent = np.asarray(shape, dtype=float) * np.asarray(spacing2d, dtype=float)
-    out = np.maximum(1, np.round(extent / extent.max() * size).astype(int))
-    rows = np.minimum((np.arange(out[0]) + 0.5) * shape[0] / out[0], shape[0] - 1).astype(int)
-    cols = np.minimum((np.arange(out[1]) + 0.5) * shape[1] / out[1], shape[1] - 1).astype(int)
-    return rows, cols
-
-
-def _reported_clicks(max_clicks):
-    return [k for k in (0, 1, 3, 5, 10, 20) if k < max_clicks] + [max_clicks]
-
-
-def _fmt(value, digits=3):
-    if value is None or (isinstance(value, float) and not np.isfinite(value)):
-        return "-"
-    return "{:.{}f}".format(value, digits)
-
-
-_PROTOCOL = (
-    "One simulated user for every method (`core/simulate.py`). Interaction 0: the same interior margin "
-    "points for every method of a case (seeded); MIDeepSeg encodes them as its cue map, the classical "
-    "methods take them as foreground seeds and the border of their relaxed bounding box (margin {margin} mm) "
-    "as background. Each refinement click goes to the most interior voxel of the largest error region of "
-    "*that method's* current mask. NoC@85 / NoC@90: refinement clicks until Dice first reaches 0.85 / 0.90 "
-    "(0: the initial result does); a case that never does counts as {penalty} (budget + 1). Time: seconds "
-    "per interaction (initial, then mean per refinement click). Table 3's GC and the paper's IF-GC (pure "
-    "geodesic fusion, no reach) replay the clicks the user gave our IF-GC (the paper's \"same set "
-    "of clicks\").")
-
-
-def markdown_report(results, figures=None):
-    """The Markdown report of :func:`run_benchmark` results (figures: from :func:`write_figures`)."""
-    settings = results["settings"]
-    figures = figures or {}
-    lines = _report_header(results)
-    for dim in [str(d) for d in settings["dims"]]:
-        if dim in results["summary"]:
-            lines += _report_dimension(results, dim, figures.get(dim, {}))
-    return "\n".join(lines) + "\n"
-
-
-def _report_header(results):
-    settings, env = results["settings"], results.get("environment", {})
-    k_max = settings["max_clicks"]
-    lines = ["# MIDeepSeg benchmark", ""]
-    if settings.get("quick"):
-        lines += ["> **Quick mode**: a few small cases and {} clicks, to check the machinery. These numbers "
-                  "are not the benchmark's figures.".format(k_max), ""]
-    dims = ", ".join("{}D".format(d) for d in settings["dims"])
-    lines.append("Cases: `{}`; dimensions: {}; refinement clicks: {}; seed: {}; device: {}; runtime: {} s "
-                 "(Python {}, numpy {}, {}).".format(settings["cases"], dims, k_max, settings["seed"],
-                                                     settings["device"], env.get("runtime_seconds", "?"),
-                                                     env.get("python", "?"), env.get("numpy", "?"),
-                                                     env.get("machine", "?")))
-    if settings.get("command"):
-        lines += ["", "Command: `{}`".format(settings["command"])]
-    lines += ["", "## Protocol", "", _PROTOCOL.format(margin=_margin_text(results), penalty=k_max + 1), ""]
-    lines += ["## Targets", "", "| target | dim | status | detail |", "|---|---|---|---|"]
-    for t in results["targets"]:
-        status = "**MISSED**" if t["status"] == "MISSED" else t["status"]
-        lines.append("| {} | {}D | {} | {} |".format(t["target"], t["dim"], status,
-                                                     t["detail"].replace("|", "/")))
-    missed = [t for t in results["targets"] if t["status"] == "MISSED"]
-    lines.append("")
-    if missed:
-        lines.append("**{} target(s) missed.** The tables below show by how much.".format(len(missed)))
-    else:
-        lines.append("No evaluated target was missed.")
-    if results["notes"]:
-        lines += ["", "## Notes", ""] + ["- " + n for n in results["notes"]]
-    if results.get("models"):
-        lines += ["", "## Models", "", "| dim | checkpoint | encoding | iterations | batch x processes |",
-                  "|---|---|---|---|---|"]
-        for dim, m in sorted(results["models"].items()):
-            budget = [("-" if v is None else v) for v in (m["iterations"], m["batch_size"], m["processes"])]
-            lines.append("| {}D | `{}` | {} | {} | {} x {} |".format(dim, m["checkpoint"], m["encoding"],
-                                                                   *budget))
-    return lines
-
-
-def _report_dimension(results, dim, figures):
-    k_max = results["settings"]["max_clicks"]
-    ks = _reported_clicks(k_max)
-    methods = results["summary"][dim]["methods"]
-    n_cases = max([m["cases"] for m in methods.values()] + [0])
-    lines = ["", "## {}D ({} cases)".format(dim, n_cases), "",
-             "### Table 4 / Fig. 11: MIDeepSeg vs classical interactive methods", ""]
-    lines += _method_table(methods, _interactive(methods), ks, k_max)
-    for kind, caption in (("dice_vs_clicks", "Mean Dice vs refinement clicks"),
-                          ("clicks_needed", "Refinement clicks needed to reach Dice 0.90 (Fig. 8)")):
-        if kind in figures:
-            lines += ["", "![{}]({})".format(caption, figures[kind])]
-    lines += ["", "### Table 3: refinement with the same clicks", ""] + _table3(methods, dim, ks, k_max)
-    lines += ["", "### Table 2: cue-map encodings (initial result)", ""] + _table2(results, dim)
-    if "overlays" in figures:
-        lines += ["", "### Examples (final masks)", "",
-                  "Cyan: truth; green: the method's mask; yellow: interior margin points; green / red "
-                  "squares: foreground / background clicks on the shown slice.", "",
-                  "![Example overlays]({})".format(figures["overlays"])]
-    lines += ["", "### Per case: Dice initial -> after {} clicks (NoC@90)".format(k_max), ""]
-    names = _ordered(methods)
-    lines += ["| case | group | " + " | ".join(_label(n) for n in names) + " |",
-              "|---|---|" + "---|" * len(names)]
-    for record in results["cases"]:
-        if str(record["dim"]) != dim:
-            continue
-        cells = []
-        for n in names:
-            run = record["methods"].get(n)
-            if run is None:
-                cells.append("-")
-                continue
-            noc = run["noc90"] if run["noc90"] is not None else ">{}".format(k_max)
-            cells.append("{:.3f} -> {:.3f} ({})".format(run["dice"][0], run["dice"][-1], noc))
-        lines.append("| {} | {} | {} |".format(record["case"], record["group"], " | ".join(cells)))
-    return lines
-
-
-def _table3(methods, dim, ks, k_max):
-    ifgc, gc = ("mideepseg", "mideepseg_gc") if "mideepseg" in methods else ("standin_ifgc", "standin_gc")
-    if ifgc not in methods:
-        return ["Not run."]
-    lines = []
-    if ifgc == "standin_ifgc":
-        lines += ["*No {}D network: the initial probability is a stand-in (the true mask shrunk, shifted and "
-                  "blurred). This checks GC / IF-GC, not MIDeepSeg.*".format(dim), ""]
-    head = ["method"] + ["Dice {}".format(click_label(k)) for k in ks] + \
-           ["ASSD {} (mm)".format(click_label(k)) for k in (0, k_max)]
-    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    first = methods[ifgc]
-    cells = [_fmt(first["dice"][0])] + ["-"] * (len(ks) - 1) + [_fmt(first["assd"][0], 2), "-"]
-    source = "CNN" if ifgc == "mideepseg" else "stand-in"
-    lines.append("| initial ({}) | {} |".format(source, " | ".join(cells)))
-    rows = ((gc, "GC"), (ifgc + "_paper" if ifgc == "standin_ifgc" else "mideepseg_ifgc_paper",
-                         "IF-GC, pure geodesic fusion (paper)"), (ifgc, "IF-GC with the clicks' reach (ours)"))
-    for name, short in rows:
-        if name not in methods:
-            continue
-        m = methods[name]
-        cells = [_fmt(m["dice"][k]) for k in ks] + [_fmt(m["assd"][0], 2), _fmt(m["assd"][k_max], 2)]
-        lines.append("| {} | {} |".format(short, " | ".join(cells)))
-    return lines
-
-
-def _table2(results, dim):
-    encodings = results["summary"][dim]["encodings"]
-    if not encodings:
-        return ["Not evaluated: no network for this dimension (pass one checkpoint per encoding)."]
-    info = results.get("encoding_models", {}).get(dim, {})
-    lines = ["| encoding | checkpoint | Dice | ASSD (mm) | encoding time (s) |", "|---|---|---|---|---|"]
-    for name, e in encodings.items():
-        lines.append("| {} | `{}` | {} | {} | {} |".format(
-            name, info.get(name, {}).get("checkpoint", "?"), _fmt(e["dice"]), _fmt(e["assd"], 2),
-            _fmt(e["encoding_seconds"], 4)))
-    missing = [e for e in ENCODINGS if e not in encodings]
-    if missing:
-        lines += ["", "Missing (no network trained with them): {}.".format(", ".join(missing))]
-    return lines
-
-
-def _margin_text(results):
-    margins = {m.get("margin_mm") for m in results.get("models", {}).values()}
-    return "5" if not margins else "/".join("{:g}".format(m) for m in sorted(margins))
-
-
-def _method_table(methods, names, ks, k_max):
-    head = ["method"] + ["Dice {}".format(click_label(k)) for k in ks] + \
-           ["ASSD {} (mm)".format(click_label(k)) for k in (0, k_max)] + \
-           ["NoC@85", "NoC@90", "s initial", "s / click"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for name in names:
-        m = methods[name]
-        cells = [_label(name)] + [_fmt(m["dice"][k]) for k in ks]
-        cells += [_fmt(m["assd"][0], 2), _fmt(m["assd"][k_max], 2)]
-        cells += ["{} ({}/{})".format(_fmt(m["noc85"], 2), m["reached85"], m["cases"]),
-                  "{} ({}/{})".format(_fmt(m["noc90"], 2), m["reached90"], m["cases"]),
-                  _fmt(m["initial_seconds"], 3), _fmt(m["refine_seconds"], 3)]
-        lines.append("| " + " | ".join(cells) + " |")
-    return lines
-
-
-def _check_dim(dim):
-    if isinstance(dim, bool) or dim not in (2, 3):
-        raise ValueError("dim must be 2 or 3, got {!r}".format(dim))
-    return int(dim)

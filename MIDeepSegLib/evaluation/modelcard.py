@@ -11,7 +11,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from ..model.checkpoint import _read_payload, load_checkpoint, save_checkpoint
+from ..model.checkpoint import read_payload, load_checkpoint, save_checkpoint
 from .user import REPORTED_CLICKS, click_label, value_at
 
 #: The training / validation split, stated in every card.
@@ -153,7 +153,7 @@ def record_validation(checkpoint_path, results):
         :func:`~MIDeepSegLib.evaluation.validation.validate_unseen` results.
     """
     path = Path(checkpoint_path)
-    half = _read_payload(path).get("weights_dtype") == "float16"
+    half = read_payload(path).get("weights_dtype") == "float16"
     network, config = load_checkpoint(path)
     results = results if isinstance(results, list) else [results]
     card = dict(config.card)

@@ -6,20 +6,21 @@ and the voxel size) and a ``describe()`` method returning a JSON-compatible
 description for the model card. This module holds :class:`FolderDataset` (the user's own labelled
 images), :class:`MixedSource` (several sources drawn with weights) and
 :func:`build_sources` (the ``--data`` names of ``mideepseg train``); the
-synthetic sources live in :mod:`MIDeepSegLib.training.synthesis`. How a scene becomes
+synthetic sources live in :mod:`.shapes` and :mod:`.labelmaps`. How a scene becomes
 a network input (augmentation, simulated clicks, crop, cue map) is
 :mod:`MIDeepSegLib.training.sampler`'s job.
 """
 
-import math
 import warnings
 from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
 
+from ..core.crop import relaxed_bbox
 from ..io import read_image
-from . import synthesis
+from .labelmaps import MRICRON_TEMPLATES, LabelMapSynthesis, mricron_label_maps
+from .shapes import ShapeSynthesis
 from .sources import Scene, Source
 
 #: File name endings recognised as images in a folder data set.
@@ -37,11 +38,8 @@ def _context_box(object_box, spacing, shape, rng):
     """The object's box grown by a random context (mm) that leaves room for a rotation, clamped to `shape`."""
     extent_mm = np.array([s.stop - s.start for s in object_box]) * np.asarray(spacing)
     context_mm = 0.45 * extent_mm.max() + rng.uniform(6.0, 20.0)
-    box = []
-    for s, sp, n in zip(object_box, spacing, shape):
-        pad = int(math.ceil(context_mm / sp))
-        box.append(slice(max(s.start - pad, 0), min(s.stop + pad, n)))
-    return tuple(box)
+    corners = np.array([[s.start for s in object_box], [s.stop - 1 for s in object_box]], dtype=float)
+    return relaxed_bbox(corners, shape, spacing, context_mm)
 
 
 class FolderDataset(Source):
@@ -149,17 +147,9 @@ class FolderDataset(Source):
         return self._objects[index]
 
     def _draw(self, rng, ndim):
-        """Draw one scene: a case, one of its objects, a patch around it.
+        """One scene (:meth:`Source.sample`): a case, one of its objects, a patch around it.
 
-        Parameters
-        ----------
-        rng : numpy.random.Generator
-        ndim : {2, 3}
-            3 needs 3D cases; 2 takes 2D cases as they are and slices 3D ones.
-
-        Returns
-        -------
-        Scene
+        ndim 3 needs 3D cases; 2 takes 2D cases as they are and slices 3D ones.
         """
         for _ in range(50):
             index = int(rng.integers(len(self.pairs)))
@@ -268,7 +258,7 @@ def build_sources(specs, *, templates_dir=None, shape_kinds=None):
         The mricron templates folder (default /usr/share/mricron/templates).
     shape_kinds : dict of str -> float, optional
         The random shapes' kinds and probabilities (default
-        :data:`~MIDeepSegLib.training.synthesis.SHAPE_KINDS`).
+        :data:`~MIDeepSegLib.training.shapes.SHAPE_KINDS`).
 
     Returns
     -------
@@ -278,7 +268,7 @@ def build_sources(specs, *, templates_dir=None, shape_kinds=None):
         specs = [specs]
     if not specs:
         raise ValueError("specs must name at least one data source")
-    templates = Path(templates_dir) if templates_dir is not None else synthesis.MRICRON_TEMPLATES
+    templates = Path(templates_dir) if templates_dir is not None else MRICRON_TEMPLATES
     sources, weights = [], []
     for spec in specs:
         name, weight = spec, 1.0
@@ -290,16 +280,16 @@ def build_sources(specs, *, templates_dir=None, shape_kinds=None):
             except ValueError:
                 pass
         if name == "shapes":
-            sources.append(synthesis.ShapeSynthesis(kinds=shape_kinds))
+            sources.append(ShapeSynthesis(kinds=shape_kinds))
             weights.append(weight)
         elif name in ("labelmaps", "inia19"):
             which = ("inia19",) if name == "inia19" else ("aal", "brodmann", "aicha", "jhu")
-            sources.append(synthesis.LabelMapSynthesis(synthesis.mricron_label_maps(templates, which=which)))
+            sources.append(LabelMapSynthesis(mricron_label_maps(templates, which=which)))
             weights.append(weight)
         elif name == "synthetic":
-            sources.append(synthesis.ShapeSynthesis(kinds=shape_kinds))
+            sources.append(ShapeSynthesis(kinds=shape_kinds))
             if templates.is_dir():
-                sources.append(synthesis.LabelMapSynthesis(synthesis.mricron_label_maps(templates)))
+                sources.append(LabelMapSynthesis(mricron_label_maps(templates)))
                 weights += [weight / 2, weight / 2]
             else:
                 warnings.warn("{} is missing (apt-get install mricron-data): 'synthetic' uses random shapes "

@@ -97,7 +97,7 @@ from ._validation import check_image, check_points, check_probability, check_spa
 from .cuemap import DEFAULT_ITERATIONS
 from .fusion import information_fusion
 from .geodesic import geodesic_distances
-from .graphcut import graph_cut
+from .graphcut import graph_cut, reduced_graph_cut
 from .intensity import rescale_unit
 from .settings import BACKGROUND_REACH_FRACTION, DISTANCE_SCALE, REACH_FRACTION
 
@@ -107,7 +107,7 @@ Refinement = namedtuple("Refinement", ["mask", "probability", "timings"])
 
 def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam=5.0, sigma=0.1,
                 iterations="default", device=None, connectivity=None, backend="scipy",
-                distance_scale=DISTANCE_SCALE, reach_mm=None, background_reach_mm=None):
+                distance_scale=DISTANCE_SCALE, reach_mm=None, background_reach_mm=None, exact=False, cache=None):
     """Information fusion + graph cut.
 
     Parameters
@@ -140,6 +140,23 @@ def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam
         paper's pure geodesic distances.
     background_reach_mm : float > 0, optional
         The same for the background clicks and D^b.
+    exact : bool
+        False (default): the graph cut is solved only where the labelling is
+        in doubt (:func:`~MIDeepSegLib.graphcut.reduced_graph_cut`, the same
+        minimum of Eq. 8), Euclidean distances to the seed points are computed
+        directly in float32, and `cache` is used. True: the full-region
+        max-flow of :func:`~MIDeepSegLib.graphcut.graph_cut` and
+        ``scipy.ndimage.distance_transform_edt``, as before (the reference the
+        benchmarks compare with). ``backend="simplecrf"`` always solves the
+        full region.
+    cache : dict, optional
+        Kept by the caller between calls on the *same* image region (the
+        Segmenter keeps one per working region). It holds the rescaled image
+        and, per kind of seed, the seeds' geodesic and Euclidean distance
+        maps: the distance to a set of seeds is the minimum of the distances
+        to its parts (also for a fixed number of sweeps: every sweep path
+        starts at one seed), so a call with one more click computes the
+        distances from the new click only. Ignored when `exact`.
 
     Returns
     -------
@@ -153,18 +170,35 @@ def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam
             raise ValueError("{} must be > 0 or None, got {}".format(name, value))
     timings = {}
     start = time.perf_counter()
-    unit = rescale_unit(image)
-    seed_sets = [m for m in (fg, bg) if m.any()]
     if iterations == "default":
         iterations = DEFAULT_ITERATIONS[image.ndim]
-    dists = geodesic_distances(unit, seed_sets, spacing, iterations=iterations, device=device) if seed_sets else []
-    # lamb=1: D is linear in the intensity scale, so scaling D scales the image.
-    dist_fg = distance_scale * dists.pop(0) if fg.any() else np.inf
-    dist_bg = distance_scale * dists.pop(0) if bg.any() else np.inf
-    if reach_mm is not None and fg.any():
-        dist_fg = dist_fg + ndimage.distance_transform_edt(~fg, sampling=spacing) / reach_mm
-    if background_reach_mm is not None and bg.any():
-        dist_bg = dist_bg + ndimage.distance_transform_edt(~bg, sampling=spacing) / background_reach_mm
+    if exact or cache is None:
+        cache = {}
+    key = (image.shape, spacing, iterations, str(device))
+    if cache.get("key") != key:
+        cache.clear()
+        cache["key"] = key
+    if "unit" not in cache:
+        cache["unit"] = rescale_unit(image)
+    unit = cache["unit"]
+    dist_fg = dist_bg = np.inf
+    if exact:
+        seed_sets = [m for m in (fg, bg) if m.any()]
+        dists = geodesic_distances(unit, seed_sets, spacing, iterations=iterations, device=device) \
+            if seed_sets else []
+        # lamb=1: D is linear in the intensity scale, so scaling D scales the image.
+        dist_fg = distance_scale * dists.pop(0) if fg.any() else np.inf
+        dist_bg = distance_scale * dists.pop(0) if bg.any() else np.inf
+        if reach_mm is not None and fg.any():
+            dist_fg = dist_fg + ndimage.distance_transform_edt(~fg, sampling=spacing) / reach_mm
+        if background_reach_mm is not None and bg.any():
+            dist_bg = dist_bg + ndimage.distance_transform_edt(~bg, sampling=spacing) / background_reach_mm
+    else:
+        maps = _seed_distances(unit, {"fg": fg, "bg": bg}, spacing, iterations, device, cache)
+        if "fg" in maps:
+            dist_fg = _combine(maps["fg"], distance_scale, reach_mm)
+        if "bg" in maps:
+            dist_bg = _combine(maps["bg"], distance_scale, background_reach_mm)
     timings["geodesic"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -172,10 +206,90 @@ def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam
     timings["fusion"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    mask = graph_cut(unit, fused, spacing, fg, bg, lam=lam, sigma=sigma, connectivity=connectivity,
-                     backend=backend)
+    if exact or backend != "scipy":
+        mask = graph_cut(unit, fused, spacing, fg, bg, lam=lam, sigma=sigma, connectivity=connectivity,
+                         backend=backend)
+    else:
+        mask = reduced_graph_cut(unit, fused, spacing, fg, bg, lam=lam, sigma=sigma, connectivity=connectivity)
     timings["graphcut"] = time.perf_counter() - start
     return Refinement(mask, fused, timings)
+
+
+def _seed_distances(unit, seeds, spacing, iterations, device, cache):
+    """Per kind of seed ("fg", "bg": bool masks), (geodesic, Euclidean mm) float32 maps, from `cache`
+    where its seeds are a subset of these (then only the new seeds are computed)."""
+    maps, todo = {}, []
+    for kind, mask in seeds.items():
+        points = np.argwhere(mask)
+        if not len(points):
+            continue
+        known = cache.get(kind)
+        if known is not None:
+            known_points = {tuple(p) for p in known[0]}
+            if known_points <= {tuple(p) for p in points}:
+                new = np.array([p for p in points if tuple(p) not in known_points], dtype=np.intp)
+                todo.append((kind, points, new, known))
+                continue
+        todo.append((kind, points, points, None))
+    needed = [(kind, new) for kind, _, new, _ in todo if len(new)]
+    geodesic = {}
+    if needed:
+        masks = []
+        for _, new in needed:
+            m = np.zeros(unit.shape, bool)
+            m[tuple(new.T)] = True
+            masks.append(m)
+        for (kind, _), dist in zip(needed, geodesic_distances(unit, masks, spacing, iterations=iterations,
+                                                             device=device)):
+            geodesic[kind] = dist
+    for kind, points, new, known in todo:
+        if len(new):
+            geo, euclid = geodesic[kind], point_distance(unit.shape, new, spacing)
+            if known is not None:
+                np.minimum(geo, known[1], out=geo)
+                np.minimum(euclid, known[2], out=euclid)
+        else:
+            geo, euclid = known[1], known[2]
+        cache[kind] = (points, geo, euclid)
+        maps[kind] = (geo, euclid)
+    return maps
+
+
+def _combine(maps, distance_scale, reach):
+    """D = distance_scale x geodesic (+ Euclidean / reach), float32."""
+    geo, euclid = maps
+    out = np.multiply(geo, np.float32(distance_scale), dtype=np.float32)
+    if reach is not None:
+        out += euclid * np.float32(1.0 / reach)
+    return out
+
+
+def point_distance(shape, points, spacing):
+    """Euclidean distance in mm from every voxel to the nearest of a few points.
+
+    Parameters
+    ----------
+    shape : tuple of int
+    points : (N, ndim) int array, voxel coordinates, array order; N >= 1.
+    spacing : sequence of float, mm per axis.
+
+    Returns
+    -------
+    float32 ndarray, `shape` (the same values as ``scipy.ndimage.distance_transform_edt`` of the
+    complement of the points' mask, in float32, without its float64 map and index arrays).
+    """
+    best = None
+    for point in np.asarray(points):
+        squared = None
+        for axis, (n, c, s) in enumerate(zip(shape, point, spacing)):
+            line = ((np.arange(n, dtype=np.float32) - np.float32(c)) * np.float32(s)) ** 2
+            line = line.reshape((-1,) + (1,) * (len(shape) - axis - 1))
+            squared = line if squared is None else squared + line
+        if best is None:
+            best = np.broadcast_to(squared, shape).astype(np.float32)
+        else:
+            np.minimum(best, squared, out=best)
+    return np.sqrt(best, out=best)
 
 
 def click_reach_mm(shape, spacing, fraction=REACH_FRACTION):

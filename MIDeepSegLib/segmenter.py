@@ -130,6 +130,12 @@ class Segmenter:
     background_reach : float or None
         The same for the background clicks (longer: they must be able to clear
         a large wrongly included region); None = pure geodesic.
+    exact : bool
+        False (default): refinements solve the graph cut only where the
+        labelling is in doubt and reuse the distance maps of earlier clicks on
+        the same region (:func:`~MIDeepSegLib.refinement.refine_ifgc`); True:
+        every refinement recomputes everything and solves the max-flow on the
+        whole region (slower; the reference the benchmarks compare with).
 
     Examples
     --------
@@ -141,7 +147,7 @@ class Segmenter:
 
     def __init__(self, image, spacing=None, model="3d", device="auto", *, lam=LAM, sigma=SIGMA, margin_mm=None,
                  iterations="default", connectivity=None, distance_scale=DISTANCE_SCALE, reach=REACH_FRACTION,
-                 background_reach=BACKGROUND_REACH_FRACTION):
+                 background_reach=BACKGROUND_REACH_FRACTION, exact=False):
         from ._device import resolve_device
 
         self.image = _check_session_image(image)
@@ -161,7 +167,10 @@ class Segmenter:
             raise ValueError("distance_scale must be > 0, got {}".format(distance_scale))
         click_reaches((1,) * self.image.ndim, None, reach, background_reach)  # validates both
         self.reach, self.background_reach = reach, background_reach
+        self.exact = bool(exact)
         self._history = []
+        # Distance maps of the clicks on the current working region (see refine_ifgc's `cache`).
+        self._cache = {"box": None}
 
     # -- session -----------------------------------------------------------------
 
@@ -269,7 +278,9 @@ class Segmenter:
         box = state.result.box
         for click in np.vstack([new_fg, new_bg]):
             box = box_union(box, relaxed_bbox(click[None], self.image.shape, self.spacing, self.margin_mm))
-        crop = self._crop(box)
+        if self._cache.get("box") != box:
+            self._cache = {"box": box, "refine": {}, "crop": self._crop(box)}
+        crop = self._cache["crop"]
         cnn_probability = np.zeros(box_shape(box), np.float32)
         inner = tuple(slice(c.start - b.start, c.stop - b.start) for c, b in zip(state.cnn_box, box))
         cnn_probability[inner] = state.cnn_probability
@@ -278,7 +289,7 @@ class Segmenter:
         refined = refine_ifgc(crop, cnn_probability, shift_points(np.vstack([state.points, all_fg]), box),
                               shift_points(all_bg, box), self.spacing, lam=self.lam, sigma=self.sigma,
                               iterations=self.iterations, device=self.device, connectivity=self.connectivity,
-                              distance_scale=self.distance_scale,
+                              distance_scale=self.distance_scale, exact=self.exact, cache=self._cache["refine"],
                               **click_reaches(crop.shape, self.spacing, self.reach, self.background_reach))
         timings.update(refined.timings)
         timings["total"] = time.perf_counter() - start
@@ -295,6 +306,7 @@ class Segmenter:
     def reset(self):
         """Forget every click and result (the model stays loaded)."""
         self._history = []
+        self._cache = {"box": None}
 
     # -- helpers -----------------------------------------------------------------
 

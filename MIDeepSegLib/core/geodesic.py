@@ -39,7 +39,7 @@ import warnings
 
 import numpy as np
 
-from ._validation import check_image, check_mask, check_spacing
+from .._checks import check_image, check_mask, check_spacing
 
 #: Value GeodisTK returns for voxels no seed can reach; kept for compatibility.
 UNREACHABLE = 1e10
@@ -121,7 +121,7 @@ def geodesic_distances(image, seed_masks, spacing=None, lamb=1.0, iterations=Non
 
     import torch
 
-    from ._device import resolve_device
+    from .._device import resolve_device
     dev = torch.device("cpu") if device is None else resolve_device(device)
     with torch.no_grad():
         dist = _raster_sweeps(torch.from_numpy(image).to(dev),

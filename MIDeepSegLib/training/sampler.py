@@ -4,14 +4,14 @@ One example goes through the path the :class:`~MIDeepSegLib.Segmenter`
 takes at inference, with a simulated user (paper Section 2.1):
 
 1. a scene (image, target mask, voxel size) from a source
-   (:mod:`MIDeepSegLib.datasets`, :mod:`MIDeepSegLib.synthesis`);
-2. the paper's augmentations (:mod:`MIDeepSegLib.augment`);
+   (:mod:`MIDeepSegLib.training.datasets`, :mod:`MIDeepSegLib.training.synthesis`);
+2. the paper's augmentations (:mod:`MIDeepSegLib.training.augment`);
 3. simulated interior margin points
-   (:func:`~MIDeepSegLib.simulate.interior_margin_points`);
-4. their relaxed bounding box (:func:`~MIDeepSegLib.crop.relaxed_bbox`) with
+   (:func:`~MIDeepSegLib.core.simulate.interior_margin_points`);
+4. their relaxed bounding box (:func:`~MIDeepSegLib.core.crop.relaxed_bbox`) with
    the model's ``margin_mm``, jittered per axis;
 5. the crop and its cue map on the network grid
-   (:func:`~MIDeepSegLib.preprocess.network_input`, the Segmenter's own
+   (:func:`~MIDeepSegLib.model.preprocess.network_input`, the Segmenter's own
    function); the target is the mask crop resized linearly to the grid and
    thresholded at 0.5.
 
@@ -24,9 +24,9 @@ parallelism).
 import numpy as np
 
 from .augment import apply_augmentation, draw_augmentation
-from .crop import relaxed_bbox, shift_points
-from .preprocess import network_input, resize
-from .simulate import interior_margin_points
+from ..core.crop import relaxed_bbox, shift_points
+from ..model.preprocess import network_input, resize
+from ..core.simulate import interior_margin_points
 
 
 def example_rng(seed, rank, iteration, index):
@@ -43,7 +43,7 @@ class ExampleSampler:
     Parameters
     ----------
     source : object with ``sample(rng, ndim)``
-        Scenes (:class:`~MIDeepSegLib.datasets.Scene`).
+        Scenes (:class:`~MIDeepSegLib.training.datasets.Scene`).
     config : ModelConfig
         The model being trained: ``spatial_dims``, ``input_size``,
         ``encoding``, ``normalisation`` and ``margin_mm`` are used.

@@ -8,7 +8,7 @@ name with :func:`cue_map`.
 
 Image normalisation: the geodesic distance is computed on the image rescaled
 to [0, 1] between its 0.5th and 99.5th percentiles
-(:func:`MIDeepSegLib.intensity.rescale_unit`), usually the crop around the
+(:func:`MIDeepSegLib.core.intensity.rescale_unit`), usually the crop around the
 object. The scale matters: D is a sum of intensity changes, so on raw CT
 (thousands of HU) or a z-scored crop exp(-D) would be ~0 one voxel away from
 the points.
@@ -17,7 +17,7 @@ the points.
 import numpy as np
 from scipy import ndimage
 
-from ._validation import check_image, check_points, check_spacing, points_to_mask
+from .._checks import check_image, check_points, check_spacing, points_to_mask
 from .geodesic import geodesic_distance
 from .intensity import rescale_unit
 
@@ -45,7 +45,7 @@ def egd(image, points, spacing=None, *, iterations="default", device=None, norma
     spacing : sequence of float, optional
         mm per array axis. Default 1.
     iterations : int, None or "default"
-        Geodesic sweep iterations (see :func:`~MIDeepSegLib.geodesic.geodesic_distance`);
+        Geodesic sweep iterations (see :func:`~MIDeepSegLib.core.geodesic.geodesic_distance`);
         "default" = DEFAULT_ITERATIONS[ndim].
     device : str, optional
         Torch device for the geodesic transform.

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import torch
 
-from . import __version__
-from ._device import resolve_device
+from .. import __version__
+from .._device import resolve_device
 from .network import _ACTIVATIONS, UNet, _parse_features, _positive_int
 
 #: Value of the "format" key that marks a MIDeepSeg checkpoint.
@@ -62,7 +62,7 @@ class ModelConfig:
         Network channels; MIDeepSeg uses 2 in (image crop, cue map) and 2 out
         (background, foreground logits).
     features : tuple of int
-        Channels per resolution level, bridge last (see :class:`~MIDeepSegLib.network.UNet`).
+        Channels per resolution level, bridge last (see :class:`~MIDeepSegLib.model.network.UNet`).
     input_size : tuple of int, array order, optional
         Size every crop and cue map is resized to before the network, voxels.
         Each value must be a multiple of ``2 ** (len(features) - 1)``.
@@ -158,7 +158,7 @@ class ModelConfig:
 
 
 def build_model(config):
-    """Return a freshly initialised :class:`~MIDeepSegLib.network.UNet` for `config`."""
+    """Return a freshly initialised :class:`~MIDeepSegLib.model.network.UNet` for `config`."""
     return UNet(config.spatial_dims, config.in_channels, config.out_channels, config.features,
                 activation=config.activation)
 
@@ -346,7 +346,7 @@ def model_search_dirs():
     extension), then ``Resources/Models`` inside the package (pip install).
     """
     dirs = [Path(d) for d in os.environ.get(MODELS_DIR_ENV, "").split(os.pathsep) if d]
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]  # the MIDeepSegLib folder
     return dirs + [package.parent / "Resources" / "Models", package / "Resources" / "Models"]
 
 

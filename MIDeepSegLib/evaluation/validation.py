@@ -5,10 +5,10 @@ Debian's ``mricron-data``, one subject, 1 mm) with the AAL deep grey
 structures (caudate, putamen, pallidum, thalamus, hippocampus, amygdala; left
 and right separately) and the whole brain (``ch2bet.nii.gz > 0``). Training
 never sees them: the structures are removed from every training atlas
-(:mod:`MIDeepSegLib.synthesis`), the brain mask is never a training target
+(:mod:`MIDeepSegLib.training.synthesis`), the brain mask is never a training target
 and the Colin27 image itself is not used in training.
 
-For each case the simulated user (seeded, :mod:`MIDeepSegLib.simulate`)
+For each case the simulated user (seeded, :mod:`MIDeepSegLib.core.simulate`)
 places interior margin points, then clicks on the largest error region, one
 click per refinement. Recorded after the initial points and after every
 click: Dice and ASSD (mm); and the number of clicks needed to reach Dice
@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from . import settings as refinement_settings
-from .metrics import assd, dice
-from .simulate import interior_margin_points, refinement_click
-from .synthesis import MRICRON_TEMPLATES, VALIDATION_STRUCTURES_AAL
+from .. import settings as refinement_settings
+from ..core.metrics import assd, dice
+from ..core.simulate import interior_margin_points, refinement_click
+from ..training.synthesis import MRICRON_TEMPLATES, VALIDATION_STRUCTURES_AAL
 
 #: Click counts reported in the tables.
 REPORTED_CLICKS = (0, 1, 3, 5)
@@ -42,7 +42,7 @@ def colin27_cases(templates_dir=MRICRON_TEMPLATES, *, structures=None, brain=Tru
     templates_dir : str or os.PathLike
         mricron templates folder (``apt-get install mricron-data``).
     structures : sequence of str, optional
-        Names among :data:`~MIDeepSegLib.synthesis.VALIDATION_STRUCTURES_AAL`
+        Names among :data:`~MIDeepSegLib.training.synthesis.VALIDATION_STRUCTURES_AAL`
         (default: all six, left and right).
     brain : bool
         Add the whole brain (``ch2bet > 0``, largest component, holes filled).
@@ -55,7 +55,7 @@ def colin27_cases(templates_dir=MRICRON_TEMPLATES, *, structures=None, brain=Tru
         ``"caudate_L"``, ``"caudate_R"``, ..., ``"brain"``; each the largest
         connected component of its label.
     """
-    from .io import read_image
+    from ..io import read_image
 
     root = Path(templates_dir)
     if not root.is_dir():
@@ -65,7 +65,7 @@ def colin27_cases(templates_dir=MRICRON_TEMPLATES, *, structures=None, brain=Tru
     if unknown:
         raise ValueError("structures must be among {}, got {}".format(
             list(VALIDATION_STRUCTURES_AAL), unknown))
-    from .datasets import largest_component
+    from ..training.datasets import largest_component
 
     image, geometry = read_image(root / "ch2.nii.gz")
     aal, _ = read_image(root / "aal.nii.gz", dtype=None)
@@ -193,9 +193,9 @@ def validate_unseen(model, *, templates_dir=MRICRON_TEMPLATES, structures=None, 
     """
     import sys
 
-    from ._device import resolve_device
-    from .checkpoint import ModelConfig, load_checkpoint, resolve_model
-    from .segmenter import Segmenter
+    from .._device import resolve_device
+    from ..model.checkpoint import ModelConfig, load_checkpoint, resolve_model
+    from ..segmenter import Segmenter
 
     if isinstance(max_clicks, bool) or not isinstance(max_clicks, int) or max_clicks < 0:
         raise ValueError("max_clicks must be an integer >= 0, got {!r}".format(max_clicks))
@@ -221,7 +221,7 @@ def validate_unseen(model, *, templates_dir=MRICRON_TEMPLATES, structures=None, 
             segmenter = segmenter3d
         else:
             keep = [a for a in range(3) if a != axis]
-            from .datasets import largest_component
+            from ..training.datasets import largest_component
 
             truth = largest_component(truth.take(index, axis=axis))
             segmenter = Segmenter(np.ascontiguousarray(image.take(index, axis=axis)),
@@ -336,10 +336,10 @@ def run_validation(model, *, json_path=None, markdown_path=None, card_path=None,
         Where to write the results (:func:`write_results`).
     card_path : str, optional
         Where to write the Markdown model card
-        (:func:`~MIDeepSegLib.modelcard.render_model_card`) with these results.
+        (:func:`~MIDeepSegLib.evaluation.modelcard.render_model_card`) with these results.
     record : bool
         Also store the summary in the checkpoint's card
-        (:func:`~MIDeepSegLib.modelcard.record_validation`).
+        (:func:`~MIDeepSegLib.evaluation.modelcard.record_validation`).
     templates_dir : str, optional
         mricron templates folder.
     **options
@@ -349,7 +349,7 @@ def run_validation(model, *, json_path=None, markdown_path=None, card_path=None,
     -------
     dict: the results.
     """
-    from .checkpoint import load_checkpoint, resolve_model
+    from ..model.checkpoint import load_checkpoint, resolve_model
     from .modelcard import record_validation, render_model_card
 
     path = resolve_model(model)

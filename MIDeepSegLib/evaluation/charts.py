@@ -1,9 +1,9 @@
 """Charts without plotting libraries: text, line charts and grouped bar charts as RGB arrays.
 
 The benchmark's figures (Dice vs. clicks, the histogram of clicks needed)
-are drawn with numpy only, like :mod:`MIDeepSegLib.visualise`, so they come
+are drawn with numpy only, like :mod:`MIDeepSegLib.evaluation.visualise`, so they come
 out the same on every machine (no fonts, no matplotlib) and can be written
-with :func:`~MIDeepSegLib.visualise.write_png`. Text uses a built-in 5 x 7
+with :func:`~MIDeepSegLib.evaluation.visualise.write_png`. Text uses a built-in 5 x 7
 pixel font of capital letters, digits and common punctuation (lower case is
 drawn as upper case; other characters as "?").
 

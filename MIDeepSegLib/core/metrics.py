@@ -8,7 +8,7 @@ centres in mm, honouring anisotropic spacing.
 import numpy as np
 from scipy import ndimage
 
-from ._validation import check_spacing
+from .._checks import check_spacing
 
 
 def dice(a, b):

@@ -27,7 +27,7 @@ import itertools
 
 import numpy as np
 
-from ._validation import check_image, check_mask, check_probability, check_spacing
+from .._checks import check_image, check_mask, check_probability, check_spacing
 
 #: Probabilities are clipped to [EPS, 1 - EPS] before taking logs.
 EPS = 1e-6

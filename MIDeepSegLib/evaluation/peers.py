@@ -1,6 +1,6 @@
 """Classical interactive segmentation methods, driven by the same clicks as MIDeepSeg.
 
-The benchmark (:mod:`MIDeepSegLib.benchmark`, paper Table 4 / Fig. 11)
+The benchmark (:mod:`MIDeepSegLib.evaluation.benchmark`, paper Table 4 / Fig. 11)
 compares MIDeepSeg with methods a user would otherwise pick. Each one is a
 function with the same signature::
 
@@ -19,7 +19,7 @@ and sees exactly what MIDeepSeg sees:
   are used, so there is always a background seed.
 * **Region**: like MIDeepSeg, each method segments the crop ``image[box]``
   only, on the crop rescaled to [0, 1]
-  (:func:`~MIDeepSegLib.intensity.rescale_unit`); the returned mask is 0
+  (:func:`~MIDeepSegLib.core.intensity.rescale_unit`); the returned mask is 0
   outside `box`. Seeds are hard constraints: the mask is 1 on every
   foreground seed and 0 on every background seed.
 
@@ -29,14 +29,14 @@ Methods
     Graph cut (Boykov and Jolly, 2001): unaries from intensity histograms of
     the foreground and background seeds, contrast-sensitive pairwise term,
     seeds as hard constraints; solved exactly by
-    :func:`~MIDeepSegLib.graphcut.graph_cut`.
+    :func:`~MIDeepSegLib.core.graphcut.graph_cut`.
 :func:`random_walker`
     Random walks (Grady, 2006), scikit-image's implementation
     (``pip install scikit-image``; the ``benchmark`` extra).
 :func:`geos`
     GeoS-style geodesic segmentation (Criminisi et al., 2008): each voxel
     takes the label of the geodesically nearer seed set, with
-    :func:`~MIDeepSegLib.geodesic.geodesic_distances`.
+    :func:`~MIDeepSegLib.core.geodesic.geodesic_distances`.
 :func:`growcut`
     GrowCut (Vezhnevets and Konouchine, 2005) in its "Fast GrowCut" form
     (Zhu et al., 2014), the one in 3D Slicer's "Grow from seeds" effect,
@@ -67,11 +67,11 @@ import warnings
 import numpy as np
 from scipy import ndimage
 
-from ._validation import check_image, check_points, check_spacing, points_to_mask
-from .cuemap import DEFAULT_ITERATIONS
-from .geodesic import geodesic_distances
-from .graphcut import graph_cut
-from .intensity import rescale_unit
+from .._checks import check_image, check_points, check_spacing, points_to_mask
+from ..core.cuemap import DEFAULT_ITERATIONS
+from ..core.geodesic import geodesic_distances
+from ..core.graphcut import graph_cut
+from ..core.intensity import rescale_unit
 
 #: Method name -> function; the keys are the names the benchmark reports.
 PEERS = {}
@@ -113,7 +113,7 @@ def boykov_jolly(image, spacing, fg_points, bg_points, box=None, *, lam=5.0, sig
         this many voxels away (face connectivity), as a painting brush
         would; the hard constraints stay on the seed voxels themselves.
     connectivity : int, optional, keyword-only
-        Graph neighbourhood (see :func:`~MIDeepSegLib.graphcut.graph_cut`).
+        Graph neighbourhood (see :func:`~MIDeepSegLib.core.graphcut.graph_cut`).
 
     Returns
     -------
@@ -233,7 +233,7 @@ def geos(image, spacing, fg_points, bg_points, box=None, *, iterations="default"
         As :func:`boykov_jolly`.
     iterations : int, None or "default", keyword-only
         Geodesic sweep iterations (see
-        :func:`~MIDeepSegLib.geodesic.geodesic_distance`); "default" is the
+        :func:`~MIDeepSegLib.core.geodesic.geodesic_distance`); "default" is the
         setting MIDeepSeg's refinement uses (DEFAULT_ITERATIONS), None exact.
     device : str, optional, keyword-only
         Torch device for the geodesic distances.

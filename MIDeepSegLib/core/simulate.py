@@ -10,7 +10,7 @@ from collections import namedtuple
 import numpy as np
 from scipy import ndimage
 
-from ._validation import check_spacing
+from .._checks import check_spacing
 
 #: A refinement click: ``point`` (ndim,) float voxel coordinates (array order),
 #: ``foreground`` True for an under-segmented region, False for an over-segmented one.

@@ -2,15 +2,15 @@
 
 Every method segments the same cases from the same simulated user:
 
-1. **Interior margin points** (:func:`~MIDeepSegLib.simulate.interior_margin_points`,
+1. **Interior margin points** (:func:`~MIDeepSegLib.core.simulate.interior_margin_points`,
    drawn from ``numpy.random.default_rng([seed, case index])``): identical for
    every method of a case. MIDeepSeg encodes them as its cue map; the classical
    methods use them as foreground seeds and the border of their relaxed
-   bounding box as background (see :mod:`MIDeepSegLib.peers`). This is
+   bounding box as background (see :mod:`MIDeepSegLib.evaluation.peers`). This is
    interaction 0.
 2. **Refinement clicks**, one per interaction, up to ``max_clicks``: each
    method gets its own click, placed by
-   :func:`~MIDeepSegLib.simulate.refinement_click` at the most interior voxel
+   :func:`~MIDeepSegLib.core.simulate.refinement_click` at the most interior voxel
    of the largest error region of *that method's* current mask (deterministic).
    A click outside the current region grows it as the
    :class:`~MIDeepSegLib.Segmenter` does (the union with the click's relaxed
@@ -38,7 +38,7 @@ Experiments (2D and 3D reported separately):
   encoding's time. Missing encodings are listed.
 
 Cases: ``"colin27"`` (the real Colin27 T1 MRI with the AAL deep grey
-structures and the whole brain, :func:`~MIDeepSegLib.validation.colin27_cases`;
+structures and the whole brain, :func:`~MIDeepSegLib.evaluation.validation.colin27_cases`;
 3D volumes, and for 2D the slices through each structure's centre along z, y
 and x), ``"synthetic"`` (small generated scenes, for CI) or the path of a
 folder data set (``imagesTr/`` + ``labelsTr/``, every label's largest
@@ -60,10 +60,10 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from .crop import box_shape, box_union, relaxed_bbox, shift_points
-from .metrics import assd, dice
-from .settings import LAM, SIGMA
-from .simulate import Click, interior_margin_points, refinement_click
+from ..core.crop import box_shape, box_union, relaxed_bbox, shift_points
+from ..core.metrics import assd, dice
+from ..settings import LAM, SIGMA
+from ..core.simulate import Click, interior_margin_points, refinement_click
 
 #: One case. ``image``: float32 (H, W) or (D, H, W), array order; ``truth``:
 #: bool, image shape, the object; ``spacing``: tuple of float, mm per array
@@ -74,7 +74,7 @@ Case = namedtuple("Case", ["name", "image", "truth", "spacing", "group", "source
 #: Dice thresholds of the NoC columns.
 THRESHOLDS = (0.85, 0.90)
 
-#: Display names of the methods (peers' come from :data:`MIDeepSegLib.peers.PEER_LABELS`).
+#: Display names of the methods (peers' come from :data:`MIDeepSegLib.evaluation.peers.PEER_LABELS`).
 METHOD_LABELS = {
     "mideepseg": "MIDeepSeg (IF-GC)",
     "mideepseg_gc": "MIDeepSeg CNN + GC",
@@ -155,7 +155,7 @@ def colin27_benchmark_cases(dim, *, templates_dir=None, structures=None, brain=T
     templates_dir : str or os.PathLike, optional
         mricron templates folder (default /usr/share/mricron/templates).
     structures, brain
-        See :func:`~MIDeepSegLib.validation.colin27_cases`.
+        See :func:`~MIDeepSegLib.evaluation.validation.colin27_cases`.
     axes : sequence of int
         Slice axes for 2D (0 = z, 1 = y, 2 = x).
     context_mm : float
@@ -167,7 +167,7 @@ def colin27_benchmark_cases(dim, *, templates_dir=None, structures=None, brain=T
     -------
     list of Case
     """
-    from .synthesis import MRICRON_TEMPLATES
+    from ..training.synthesis import MRICRON_TEMPLATES
     from .validation import colin27_cases
 
     dim = _check_dim(dim)
@@ -194,7 +194,7 @@ def folder_cases(root, dim, *, axes=(0, 1, 2), context_mm=32.0, min_voxels=20):
     -------
     list of Case
     """
-    from .datasets import FolderDataset, largest_component
+    from ..training.datasets import FolderDataset, largest_component
 
     dim = _check_dim(dim)
     dataset = FolderDataset(root, min_voxels=min_voxels, cache=False)
@@ -228,7 +228,7 @@ def load_cases(spec, dim, *, quick=False, templates_dir=None, seed=0, brain=True
     mricron templates are missing, with a warning); "synthetic" gives 2
     (2D) or 1 (3D) scenes; a folder gives its first 2 (2D) or 1 (3D) cases.
     """
-    from .synthesis import MRICRON_TEMPLATES
+    from ..training.synthesis import MRICRON_TEMPLATES
 
     dim = _check_dim(dim)
     spec = str(spec)
@@ -252,7 +252,7 @@ def load_cases(spec, dim, *, quick=False, templates_dir=None, seed=0, brain=True
 
 
 def _cases_from_volume(image, spacing, truths, groups, dim, axes, context_mm, source):
-    from .datasets import largest_component
+    from ..training.datasets import largest_component
     from .validation import AXIS_NAMES, centre_slices
 
     cases = []
@@ -432,7 +432,7 @@ def _refine_step(kind, image, spacing, cnn_box, cnn_probability, initial_mask, i
     `kind`: "gc", "ifgc" (the Segmenter's, with the clicks' reach) or
     "ifgc_paper" (pure geodesic fusion, no reach).
     """
-    from .refinement import click_reaches, refine_gc, refine_ifgc
+    from ..core.refinement import click_reaches, refine_gc, refine_ifgc
 
     def step(fg, bg, box, k):
         if k == 0:
@@ -492,7 +492,7 @@ def run_case(case, rng, *, peer_names, model=None, encoders=None, max_clicks=10,
     rng : numpy.random.Generator
         Draws the interior margin points.
     peer_names : sequence of str
-        Keys of :data:`MIDeepSegLib.peers.PEERS`.
+        Keys of :data:`MIDeepSegLib.evaluation.peers.PEERS`.
     model : (UNet, ModelConfig), optional
         MIDeepSeg's network for the case's dimension; None: the stand-in.
     encoders : dict of str -> (UNet, ModelConfig), optional
@@ -511,7 +511,7 @@ def run_case(case, rng, *, peer_names, model=None, encoders=None, max_clicks=10,
         figure (method -> mask, plus ``"_points"``).
     """
     from .peers import PEERS
-    from .segmenter import Segmenter
+    from ..segmenter import Segmenter
 
     image, truth, spacing = case.image, case.truth, case.spacing
     points = interior_margin_points(truth, rng, spacing)
@@ -589,7 +589,7 @@ def run_benchmark(cases="colin27", *, dims=(2, 3), models=None, encoding_models=
         Case k of a dimension uses ``numpy.random.default_rng([seed, dim, k])``.
     peers : sequence of str, optional
         Classical methods to run (default: every installed one, see
-        :func:`~MIDeepSegLib.peers.available_peers`).
+        :func:`~MIDeepSegLib.evaluation.peers.available_peers`).
     templates_dir : str, optional
         mricron templates folder.
     brain : bool
@@ -612,7 +612,7 @@ def run_benchmark(cases="colin27", *, dims=(2, 3), models=None, encoding_models=
     dict: ``settings``, ``models``, ``notes``, ``cases`` (one record per case,
     see :func:`run_case`), ``summary`` and ``targets``.
     """
-    from ._device import resolve_device
+    from .._device import resolve_device
     from .peers import PEERS, available_peers
 
     if isinstance(max_clicks, bool) or not isinstance(max_clicks, (int, np.integer)) or max_clicks < 0:
@@ -675,7 +675,7 @@ def run_benchmark(cases="colin27", *, dims=(2, 3), models=None, encoding_models=
 def _warm_up(peer_names, loaded, dims, device):
     """Run every method once on a tiny scene so that import and first-call costs stay out of the timings."""
     from .peers import PEERS
-    from .segmenter import Segmenter
+    from ..segmenter import Segmenter
 
     for dim in dims:
         case = synthetic_cases(dim, count=1, seed=12345)[0]
@@ -696,7 +696,7 @@ def _missing_peer_note(name):
 
 
 def _load_models(models, dims, device, notes):
-    from .checkpoint import ModelConfig, load_checkpoint, resolve_model
+    from ..model.checkpoint import ModelConfig, load_checkpoint, resolve_model
 
     loaded, info = {}, {}
     for dim in dims:
@@ -737,8 +737,8 @@ def _describe_model(label, config):
 
 
 def _load_encoders(encoding_models, loaded, model_info, dims, device, notes):
-    from .checkpoint import load_checkpoint, resolve_model
-    from .cuemap import ENCODINGS
+    from ..model.checkpoint import load_checkpoint, resolve_model
+    from ..core.cuemap import ENCODINGS
 
     encoders, info = {dim: {} for dim in dims}, {str(dim): {} for dim in dims}
     for encoding, spec in encoding_models.items():
@@ -1138,7 +1138,7 @@ def _click_label(k):
 
 
 _PROTOCOL = (
-    "One simulated user for every method (`MIDeepSegLib.simulate`). Interaction 0: the same interior margin "
+    "One simulated user for every method (`core/simulate.py`). Interaction 0: the same interior margin "
     "points for every method of a case (seeded); MIDeepSeg encodes them as its cue map, the classical "
     "methods take them as foreground seeds and the border of their relaxed bounding box (margin {margin} mm) "
     "as background. Each refinement click goes to the most interior voxel of the largest error region of "
@@ -1264,7 +1264,7 @@ def _table3(methods, dim, ks, k_max):
 
 
 def _table2(results, dim):
-    from .cuemap import ENCODINGS
+    from ..core.cuemap import ENCODINGS
 
     encodings = results["summary"][dim]["encodings"]
     if not encodings:

@@ -93,13 +93,13 @@ from collections import namedtuple
 import numpy as np
 from scipy import ndimage
 
-from ._validation import check_image, check_points, check_probability, check_spacing, points_to_mask
+from .._checks import check_image, check_points, check_probability, check_spacing, points_to_mask
 from .cuemap import DEFAULT_ITERATIONS
 from .fusion import information_fusion
 from .geodesic import geodesic_distances
 from .graphcut import graph_cut, reduced_graph_cut
 from .intensity import rescale_unit
-from .settings import BACKGROUND_REACH_FRACTION, DISTANCE_SCALE, REACH_FRACTION
+from ..settings import BACKGROUND_REACH_FRACTION, DISTANCE_SCALE, REACH_FRACTION
 
 #: ``mask`` uint8, ``probability`` float32 (the map the graph cut used), ``timings`` dict of seconds.
 Refinement = namedtuple("Refinement", ["mask", "probability", "timings"])

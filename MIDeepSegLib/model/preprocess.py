@@ -9,8 +9,8 @@ training calls the same function, so both see identical inputs.
 
 import numpy as np
 
-from .cuemap import cue_map
-from .intensity import zscore
+from ..core.cuemap import cue_map
+from ..core.intensity import zscore
 
 
 def resize(array, shape, *, mode="linear"):
@@ -56,7 +56,7 @@ def network_input(crop, points, spacing, input_size, *, encoding="egd", normalis
     input_size : tuple of int
         Network grid, array order.
     encoding : str
-        Cue-map encoding name (see :data:`MIDeepSegLib.cuemap.ENCODINGS`).
+        Cue-map encoding name (see :data:`MIDeepSegLib.core.cuemap.ENCODINGS`).
     normalisation : {"zscore"}
         Intensity normalisation of the image channel.
     device : str, optional

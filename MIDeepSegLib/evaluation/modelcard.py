@@ -1,9 +1,9 @@
 """Model cards: the Markdown page shipped next to each model file.
 
 The checkpoint's configuration holds the card's facts (its ``card`` entry is
-filled by :func:`~MIDeepSegLib.training.train`: architecture, data, command,
+filled by :func:`~MIDeepSegLib.training.loop.train`: architecture, data, command,
 hardware, time); :func:`render_model_card` turns them and the validation
-results (:func:`~MIDeepSegLib.validation.validate_unseen`) into Markdown, and
+results (:func:`~MIDeepSegLib.evaluation.validation.validate_unseen`) into Markdown, and
 :func:`record_validation` stores the validation summary in the checkpoint.
 """
 
@@ -11,7 +11,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from .checkpoint import _read_payload, load_checkpoint, save_checkpoint
+from ..model.checkpoint import _read_payload, load_checkpoint, save_checkpoint
 
 #: The training / validation split, stated in every card.
 SPLIT = (
@@ -34,7 +34,7 @@ def render_model_card(config, *, file_name=None, validation=None):
     file_name : str, optional
         The model file's name, for the title.
     validation : dict or list of dict, optional
-        Results of :func:`~MIDeepSegLib.validation.validate_unseen`.
+        Results of :func:`~MIDeepSegLib.evaluation.validation.validate_unseen`.
 
     Returns
     -------
@@ -151,7 +151,7 @@ def record_validation(checkpoint_path, results):
     ----------
     checkpoint_path : str or os.PathLike
     results : dict or list of dict
-        :func:`~MIDeepSegLib.validation.validate_unseen` results.
+        :func:`~MIDeepSegLib.evaluation.validation.validate_unseen` results.
     """
     path = Path(checkpoint_path)
     half = _read_payload(path).get("weights_dtype") == "float16"

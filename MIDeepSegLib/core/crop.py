@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from ._validation import check_points, check_spacing
+from .._checks import check_points, check_spacing
 
 
 def relaxed_bbox(points, shape, spacing=None, margin_mm=5.0):

@@ -6,9 +6,9 @@ image, the mask of one target object and the voxel size) and a
 card. This module holds :class:`FolderDataset` (the user's own labelled
 images), :class:`MixedSource` (several sources drawn with weights) and
 :func:`build_sources` (the ``--data`` names of ``mideepseg train``); the
-synthetic sources live in :mod:`MIDeepSegLib.synthesis`. How a scene becomes
+synthetic sources live in :mod:`MIDeepSegLib.training.synthesis`. How a scene becomes
 a network input (augmentation, simulated clicks, crop, cue map) is
-:mod:`MIDeepSegLib.sampler`'s job.
+:mod:`MIDeepSegLib.training.sampler`'s job.
 """
 
 import math
@@ -125,7 +125,7 @@ class FolderDataset:
         """Read case `index`: ``(image float32, labels int32, spacing)`` (array order, mm)."""
         if index in self._loaded:
             return self._loaded[index]
-        from .io import read_image
+        from ..io import read_image
 
         image_path, label_path = self.pairs[index]
         image, geometry = read_image(image_path)
@@ -283,7 +283,7 @@ def build_sources(specs, *, templates_dir=None, shape_kinds=None):
         The mricron templates folder (default /usr/share/mricron/templates).
     shape_kinds : dict of str -> float, optional
         The random shapes' kinds and probabilities (default
-        :data:`~MIDeepSegLib.synthesis.SHAPE_KINDS`).
+        :data:`~MIDeepSegLib.training.synthesis.SHAPE_KINDS`).
 
     Returns
     -------

@@ -14,7 +14,7 @@ synthesised here. Two generators, both for 2D and 3D:
   backgrounds, next to distractor objects that may touch the target with a
   low contrast.
 
-A generator's :meth:`sample` returns a :class:`~MIDeepSegLib.datasets.Scene`:
+A generator's :meth:`sample` returns a :class:`~MIDeepSegLib.training.datasets.Scene`:
 an image, the target object's mask and the voxel size. Every random choice
 comes from the ``numpy.random.Generator`` passed in, so a scene is replayed
 from its seed.

@@ -18,21 +18,21 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from .cuemap import egd
-from .metrics import assd, dice
-from .refinement import click_reaches, refine_ifgc
-from .simulate import interior_margin_points, refinement_click
+from ..core.cuemap import egd
+from ..core.metrics import assd, dice
+from ..core.refinement import click_reaches, refine_ifgc
+from ..core.simulate import interior_margin_points, refinement_click
 from .visualise import colormap, draw_outline, draw_points, side_by_side, to_rgb, write_png
 
 YELLOW, GREEN, RED, CYAN = (255, 210, 0), (40, 220, 40), (230, 40, 40), (40, 200, 230)
 
-SAMPLE = Path(__file__).resolve().parent.parent / "Resources" / "Samples" / "colin27_axial_slice.nii.gz"
+SAMPLE = Path(__file__).resolve().parents[2] / "Resources" / "Samples" / "colin27_axial_slice.nii.gz"
 SAMPLE_LABEL = SAMPLE.with_name("colin27_axial_slice_putamen_L.nii.gz")
 
 
 def load_sample():
     """The bundled example: (image float32 (H, W), truth bool (H, W), spacing (y, x) mm)."""
-    from .io import read_image
+    from ..io import read_image
 
     image, geometry = read_image(SAMPLE)
     label, _ = read_image(SAMPLE_LABEL, dtype=None)
@@ -41,10 +41,10 @@ def load_sample():
 
 def run_demo(out_dir, seed=0, device="auto", n_clicks=3):
     """Run the demo, write pictures and figures to `out_dir`, print a summary; returns the figures dict."""
-    from .checkpoint import resolve_model
-    from .io import ImageGeometry, write_mask
-    from .segmenter import Segmenter
-    from .settings import LAM, SIGMA
+    from ..model.checkpoint import resolve_model
+    from ..io import ImageGeometry, write_mask
+    from ..segmenter import Segmenter
+    from ..settings import LAM, SIGMA
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

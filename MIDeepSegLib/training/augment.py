@@ -11,7 +11,7 @@ from collections import namedtuple
 import numpy as np
 from scipy import ndimage
 
-from ._validation import check_spacing
+from .._checks import check_spacing
 
 #: Parameters of one augmentation.
 #: ``matrix``: (ndim, ndim) linear map in physical space (rotation x scaling),

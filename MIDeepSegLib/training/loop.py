@@ -4,7 +4,7 @@ Soft Dice loss, Adam with weight decay 1e-4, learning rate 1e-4 kept constant
 for the first half of the run and then halved at regular steps (the paper:
 2D 300 epochs, constant for 150 then halved every 30; 3D 2000 epochs,
 constant for 1000 then halved every 200, i.e. every tenth of the run).
-Examples come from :class:`~MIDeepSegLib.sampler.ExampleSampler`, drawn
+Examples come from :class:`~MIDeepSegLib.training.sampler.ExampleSampler`, drawn
 afresh each iteration, so training is counted in iterations, not epochs.
 
 Reproducibility: the network's initial weights come from ``seed``; example
@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoint import ModelConfig, atomic_save, build_model, save_checkpoint
-from .metrics import dice
+from ..model.checkpoint import ModelConfig, atomic_save, build_model, save_checkpoint
+from ..core.metrics import dice
 from .sampler import ExampleSampler, example_rng
 
 #: Value of the "format" key of a training-state file.
@@ -211,8 +211,8 @@ def train(config, sources, out_path, *, iterations=1000, batch_size=8, lr=1e-4, 
         Architecture and input preparation (``spatial_dims``, ``features``,
         ``input_size``, ``encoding``, ``normalisation``, ``margin_mm``).
     sources : source, list of sources, or list of str
-        Where scenes come from (:mod:`MIDeepSegLib.datasets`); strings are
-        ``--data`` names for :func:`~MIDeepSegLib.datasets.build_sources`.
+        Where scenes come from (:mod:`MIDeepSegLib.training.datasets`); strings are
+        ``--data`` names for :func:`~MIDeepSegLib.training.datasets.build_sources`.
     out_path : str or os.PathLike
         The checkpoint to write (``save_checkpoint``); the training state goes
         to :func:`train_state_path` (``model.pt`` -> ``model.train.pt``).
@@ -245,7 +245,7 @@ def train(config, sources, out_path, *, iterations=1000, batch_size=8, lr=1e-4, 
     workers : int
         DataLoader worker processes making examples (0 = in the training process).
     augment : bool
-        The paper's augmentations (see :mod:`MIDeepSegLib.augment`).
+        The paper's augmentations (see :mod:`MIDeepSegLib.training.augment`).
     half : bool
         Store the checkpoint's weights as float16 (the training state keeps float32).
     progress : bool
@@ -295,7 +295,7 @@ def _train(config, sources, out_path, *, iterations, batch_size, lr, weight_deca
            lr_halve_every, seed, device, resume, val_every, val_size, val_source, checkpoint_every, workers,
            augment, half, progress, command, card, stop_at, init):
     """The body of :func:`train` (which sets and restores the thread count)."""
-    from ._device import resolve_device
+    from .._device import resolve_device
 
     if not isinstance(config, ModelConfig):
         raise ValueError("config must be a ModelConfig, got {!r}".format(type(config).__name__))
@@ -430,7 +430,7 @@ def _train(config, sources, out_path, *, iterations, batch_size, lr, weight_deca
 
 def _load_initial_weights(network, config, path):
     """Copy a checkpoint's weights into `network`; returns the card entry that records them."""
-    from .checkpoint import load_checkpoint
+    from ..model.checkpoint import load_checkpoint
 
     source, source_config = load_checkpoint(path, device="cpu")
     if _comparable(source_config.to_dict()) != _comparable(config.to_dict()):

@@ -133,7 +133,7 @@ class Segmenter:
     exact : bool
         False (default): refinements solve the graph cut only where the
         labelling is in doubt and reuse the distance maps of earlier clicks on
-        the same region (:func:`~MIDeepSegLib.refinement.refine_ifgc`); True:
+        the same region (:func:`~MIDeepSegLib.core.refinement.refine_ifgc`); True:
         every refinement recomputes everything and solves the max-flow on the
         whole region (slower; the reference the benchmarks compare with).
 

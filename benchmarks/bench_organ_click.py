@@ -127,7 +127,7 @@ def prepare(name, workdir):
 
 
 def run_case(name, workdir, n_clicks, seed=0):
-    from MIDeepSegLib.simulate import interior_margin_points, refinement_click
+    from MIDeepSegLib.core.simulate import interior_margin_points, refinement_click
 
     image_path, spacing, truth = prepare(name, workdir)
     ndim = truth.ndim

@@ -129,7 +129,7 @@ def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam
     device : str, optional
         Torch device for the geodesic distances.
     connectivity, backend
-        Passed to :func:`~MIDeepSegLib.graphcut.graph_cut`.
+        Passed to :func:`~MIDeepSegLib.core.graphcut.graph_cut`.
     distance_scale : float > 0
         The fusion's distances are measured on the crop rescaled to
         [0, distance_scale] (see the module notes).
@@ -142,10 +142,10 @@ def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam
         The same for the background clicks and D^b.
     exact : bool
         False (default): the graph cut is solved only where the labelling is
-        in doubt (:func:`~MIDeepSegLib.graphcut.reduced_graph_cut`, the same
+        in doubt (:func:`~MIDeepSegLib.core.graphcut.reduced_graph_cut`, the same
         minimum of Eq. 8), Euclidean distances to the seed points are computed
         directly in float32, and `cache` is used. True: the full-region
-        max-flow of :func:`~MIDeepSegLib.graphcut.graph_cut` and
+        max-flow of :func:`~MIDeepSegLib.core.graphcut.graph_cut` and
         ``scipy.ndimage.distance_transform_edt``, as before (the reference the
         benchmarks compare with). ``backend="simplecrf"`` always solves the
         full region.

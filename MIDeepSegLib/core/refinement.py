@@ -231,7 +231,8 @@ def _seed_distances(unit, seeds, spacing, iterations, device, cache):
                 todo.append((kind, points, new, known))
                 continue
         todo.append((kind, points, points, None))
-    needed = [(kind, new) for kind, _, new, _ in todo if len(new)]
+    # Seeds of a kind never seen on this region: one full-region pass for all kinds together.
+    needed = [(kind, new) for kind, _, new, known in todo if len(new) and known is None]
     geodesic = {}
     if needed:
         masks = []
@@ -243,16 +244,66 @@ def _seed_distances(unit, seeds, spacing, iterations, device, cache):
                                                              device=device)):
             geodesic[kind] = dist
     for kind, points, new, known in todo:
-        if len(new):
-            geo, euclid = geodesic[kind], point_distance(unit.shape, new, spacing)
-            if known is not None:
-                np.minimum(geo, known[1], out=geo)
-                np.minimum(euclid, known[2], out=euclid)
-        else:
+        if not len(new):
             geo, euclid = known[1], known[2]
+        elif known is None:
+            geo, euclid = geodesic[kind], point_distance(unit.shape, new, spacing)
+        else:
+            # Only where the new seeds are nearer than the old ones: a growing box around them.
+            local = _local_geodesic(unit, new, known[1], spacing, iterations, device)
+            euclid_new = point_distance(unit.shape, new, spacing)
+            geo, euclid = known[1], known[2]
+            cache.pop(kind)  # the maps change in place below: never leave them under the old seeds
+            box, dist = local
+            np.minimum(geo[box], dist, out=geo[box])
+            np.minimum(euclid, euclid_new, out=euclid)
         cache[kind] = (points, geo, euclid)
         maps[kind] = (geo, euclid)
     return maps
+
+
+#: Half-width of the first box around new seeds (mm, then doubled until it is wide enough).
+_FIRST_RADIUS_MM = 12.0
+
+
+def _local_geodesic(unit, points, known, spacing, iterations, device):
+    """Geodesic distance to `points` in the smallest box (doubling) whose cut faces it does not win.
+
+    Where, on every face of the box that is not the region's border, the new
+    distance is at least `known` (the distance to the other seeds), no path
+    leaving the box can make the new seeds nearer than the old ones outside
+    it (a path through face voxel u costs at least d_new(u) >= d_old(u) there,
+    and d_old grows by at most the rest of the path), so min(known, new) is
+    complete inside the box.
+
+    Returns
+    -------
+    (box, distances inside the box).
+    """
+    shape = unit.shape
+    lo, hi = points.min(axis=0), points.max(axis=0) + 1
+    radius = _FIRST_RADIUS_MM
+    while True:
+        pad = [int(np.ceil(radius / s)) for s in spacing]
+        box = tuple(slice(max(0, int(a) - p), min(n, int(b) + p)) for a, b, p, n in zip(lo, hi, pad, shape))
+        seeds = np.zeros(tuple(b.stop - b.start for b in box), bool)
+        seeds[tuple((points - [b.start for b in box]).T)] = True
+        (dist,) = geodesic_distances(unit[box], [seeds], spacing, iterations=iterations, device=device)
+        whole = all(b.start == 0 and b.stop == n for b, n in zip(box, shape))
+        if whole or _faces_hold(dist, known[box], box, shape):
+            return box, dist
+        radius *= 2.0
+
+
+def _faces_hold(dist, known, box, shape):
+    """True where every face of `box` inside the region has dist >= known."""
+    for axis, (b, n) in enumerate(zip(box, shape)):
+        for index, inner in ((0, b.start > 0), (-1, b.stop < n)):
+            if inner:
+                face = (slice(None),) * axis + (index,)
+                if (dist[face] < known[face]).any():
+                    return False
+    return True
 
 
 def _combine(maps, distance_scale, reach):

@@ -15,7 +15,7 @@ from scipy import ndimage
 from ._checks import check_points, check_spacing
 from .core.crop import box_shape, box_union, relaxed_bbox, shift_points
 from .model.preprocess import network_input, resize
-from .core.refinement import click_reaches, refine_ifgc
+from .core.refinement import click_reaches, prepare_cache, refine_ifgc
 from .settings import BACKGROUND_REACH_FRACTION, DISTANCE_SCALE, LAM, REACH_FRACTION, SIGMA
 
 #: Fewest distinct interior margin points accepted. The crop is their relaxed
@@ -233,6 +233,16 @@ class Segmenter:
         probability = np.clip(resize(grid_probability, crop.shape), 0.0, 1.0)
         mask = _components_at(probability >= 0.5, local)
         timings["postprocess"] = time.perf_counter() - tick
+
+        self._cache = {"box": None}
+        if not self.exact:
+            # The interior margin points are foreground seeds of every refinement of this region:
+            # their distance maps now, so that a foreground click only computes its own.
+            tick = time.perf_counter()
+            self._cache = {"box": box, "refine": {}, "crop": crop}
+            prepare_cache(crop, local, self.spacing, iterations=self.iterations, device=self.device,
+                          cache=self._cache["refine"])
+            timings["distances"] = time.perf_counter() - tick
         timings["total"] = time.perf_counter() - start
 
         result = Result(self.image.shape, box, mask, probability, timings)

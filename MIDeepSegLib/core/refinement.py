@@ -96,7 +96,7 @@ from scipy import ndimage
 from .._checks import check_image, check_points, check_probability, check_spacing, points_to_mask
 from .cuemap import DEFAULT_ITERATIONS
 from .fusion import information_fusion
-from .geodesic import geodesic_distances
+from .geodesic import StepCosts, geodesic_distances
 from .graphcut import graph_cut, reduced_graph_cut
 from .intensity import rescale_unit
 from ..settings import BACKGROUND_REACH_FRACTION, DISTANCE_SCALE, REACH_FRACTION
@@ -152,6 +152,7 @@ def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam
     cache : dict, optional
         Kept by the caller between calls on the *same* image region (the
         Segmenter keeps one per working region). It holds the rescaled image
+        and its geodesic step costs (float16, :class:`~MIDeepSegLib.core.geodesic.StepCosts`),
         and, per kind of seed, the seeds' geodesic and Euclidean distance
         maps: the distance to a set of seeds is the minimum of the distances
         to its parts (also for a fixed number of sweeps: every sweep path
@@ -215,6 +216,37 @@ def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam
     return Refinement(mask, fused, timings)
 
 
+def prepare_cache(image, foreground, spacing=None, *, iterations="default", device=None, cache):
+    """Fill `cache` for :func:`refine_ifgc` with the foreground seeds' distance maps ahead of the clicks.
+
+    The Segmenter calls this at the end of its initial step with the interior
+    margin points (foreground seeds of every later refinement of the same
+    region), so that a foreground click computes only its own distances, in
+    a box around it.
+
+    Parameters
+    ----------
+    image : (H, W) or (D, H, W) array_like
+        The region's intensities (the same array refine_ifgc will get).
+    foreground : (N, ndim) array_like
+        The seeds, voxel coordinates in the region, array order.
+    cache : dict
+        Filled in place (cleared first if it belongs to another region).
+    """
+    image = check_image(image)
+    spacing = check_spacing(spacing, image.ndim)
+    fg = points_to_mask(check_points(foreground, image.shape, name="foreground"), image.shape)
+    if iterations == "default":
+        iterations = DEFAULT_ITERATIONS[image.ndim]
+    key = (image.shape, spacing, iterations, str(device))
+    if cache.get("key") != key:
+        cache.clear()
+        cache["key"] = key
+    if "unit" not in cache:
+        cache["unit"] = rescale_unit(image)
+    _seed_distances(cache["unit"], {"fg": fg}, spacing, iterations, device, cache)
+
+
 def _seed_distances(unit, seeds, spacing, iterations, device, cache):
     """Per kind of seed ("fg", "bg": bool masks), (geodesic, Euclidean mm) float32 maps, from `cache`
     where its seeds are a subset of these (then only the new seeds are computed)."""
@@ -231,79 +263,30 @@ def _seed_distances(unit, seeds, spacing, iterations, device, cache):
                 todo.append((kind, points, new, known))
                 continue
         todo.append((kind, points, points, None))
-    # Seeds of a kind never seen on this region: one full-region pass for all kinds together.
-    needed = [(kind, new) for kind, _, new, known in todo if len(new) and known is None]
+    needed = [(kind, new) for kind, _, new, _ in todo if len(new)]
     geodesic = {}
     if needed:
+        if "costs" not in cache:
+            cache["costs"] = StepCosts(unit, spacing, 1.0, device)
         masks = []
         for _, new in needed:
             m = np.zeros(unit.shape, bool)
             m[tuple(new.T)] = True
             masks.append(m)
         for (kind, _), dist in zip(needed, geodesic_distances(unit, masks, spacing, iterations=iterations,
-                                                             device=device)):
+                                                             device=device, costs=cache["costs"])):
             geodesic[kind] = dist
     for kind, points, new, known in todo:
         if not len(new):
             geo, euclid = known[1], known[2]
-        elif known is None:
-            geo, euclid = geodesic[kind], point_distance(unit.shape, new, spacing)
         else:
-            # Only where the new seeds are nearer than the old ones: a growing box around them.
-            local = _local_geodesic(unit, new, known[1], spacing, iterations, device)
-            euclid_new = point_distance(unit.shape, new, spacing)
-            geo, euclid = known[1], known[2]
-            cache.pop(kind)  # the maps change in place below: never leave them under the old seeds
-            box, dist = local
-            np.minimum(geo[box], dist, out=geo[box])
-            np.minimum(euclid, euclid_new, out=euclid)
+            geo, euclid = geodesic[kind], point_distance(unit.shape, new, spacing)
+            if known is not None:
+                np.minimum(geo, known[1], out=geo)
+                np.minimum(euclid, known[2], out=euclid)
         cache[kind] = (points, geo, euclid)
         maps[kind] = (geo, euclid)
     return maps
-
-
-#: Half-width of the first box around new seeds (mm, then doubled until it is wide enough).
-_FIRST_RADIUS_MM = 12.0
-
-
-def _local_geodesic(unit, points, known, spacing, iterations, device):
-    """Geodesic distance to `points` in the smallest box (doubling) whose cut faces it does not win.
-
-    Where, on every face of the box that is not the region's border, the new
-    distance is at least `known` (the distance to the other seeds), no path
-    leaving the box can make the new seeds nearer than the old ones outside
-    it (a path through face voxel u costs at least d_new(u) >= d_old(u) there,
-    and d_old grows by at most the rest of the path), so min(known, new) is
-    complete inside the box.
-
-    Returns
-    -------
-    (box, distances inside the box).
-    """
-    shape = unit.shape
-    lo, hi = points.min(axis=0), points.max(axis=0) + 1
-    radius = _FIRST_RADIUS_MM
-    while True:
-        pad = [int(np.ceil(radius / s)) for s in spacing]
-        box = tuple(slice(max(0, int(a) - p), min(n, int(b) + p)) for a, b, p, n in zip(lo, hi, pad, shape))
-        seeds = np.zeros(tuple(b.stop - b.start for b in box), bool)
-        seeds[tuple((points - [b.start for b in box]).T)] = True
-        (dist,) = geodesic_distances(unit[box], [seeds], spacing, iterations=iterations, device=device)
-        whole = all(b.start == 0 and b.stop == n for b, n in zip(box, shape))
-        if whole or _faces_hold(dist, known[box], box, shape):
-            return box, dist
-        radius *= 2.0
-
-
-def _faces_hold(dist, known, box, shape):
-    """True where every face of `box` inside the region has dist >= known."""
-    for axis, (b, n) in enumerate(zip(box, shape)):
-        for index, inner in ((0, b.start > 0), (-1, b.stop < n)):
-            if inner:
-                face = (slice(None),) * axis + (index,)
-                if (dist[face] < known[face]).any():
-                    return False
-    return True
 
 
 def _combine(maps, distance_scale, reach):

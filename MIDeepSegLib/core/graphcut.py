@@ -401,8 +401,9 @@ def _solve_layer(image, prob, mask, flat, offsets, dists, lam, sigma, stats):
             j, wj = j[ok], w[settled[ok]]
             # The pair with the settled voxel becomes part of j's unary term
             # (weights are symmetric); each pair is folded once, when its first voxel settles.
-            np.add.at(logit, j, sign[ok] * wj)
-            np.add.at(around, j, -wj)
+            # Along one direction distinct voxels have distinct neighbours: no repeated j here.
+            logit[j] += sign[ok] * wj
+            around[j] -= wj
             touched.append(j)
         touched = np.concatenate(touched)
         touched = touched[free[touched]]

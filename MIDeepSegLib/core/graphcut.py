@@ -68,20 +68,11 @@ def graph_cut(image, probability, spacing=None, foreground=None, background=None
     -------
     mask : uint8 ndarray, image shape, 1 = foreground.
     """
-    image = check_image(image)
+    image, probability, spacing, fg, bg, lam, sigma = _check_problem(image, probability, spacing, foreground,
+                                                                     background, lam, sigma)
     shape = image.shape
-    probability = check_probability(probability, shape)
-    spacing = check_spacing(spacing, image.ndim)
-    fg = check_mask(foreground, shape, name="foreground") if foreground is not None else np.zeros(shape, bool)
-    bg = check_mask(background, shape, name="background") if background is not None else np.zeros(shape, bool)
-    if (fg & bg).any():
-        raise ValueError("foreground and background constraints overlap at {} voxel(s), e.g. {}; "
-                         "a voxel cannot be both".format(int((fg & bg).sum()), tuple(np.argwhere(fg & bg)[0])))
-    lam, sigma = float(lam), float(sigma)
-    if not lam >= 0:
-        raise ValueError("lam must be >= 0, got {}".format(lam))
-    if not sigma > 0:
-        raise ValueError("sigma must be > 0, got {}".format(sigma))
+    fg = fg if fg is not None else np.zeros(shape, bool)
+    bg = bg if bg is not None else np.zeros(shape, bool)
     offsets = _half_stencil(image.ndim, connectivity)
 
     if backend == "simplecrf":
@@ -92,6 +83,25 @@ def graph_cut(image, probability, spacing=None, foreground=None, background=None
     unary_fg, unary_bg = unary_costs(probability)
     pair_weights = [lam * w for w in _pairwise_weights(image, spacing, sigma, offsets)]
     return _min_cut(unary_fg, unary_bg, fg, bg, offsets, pair_weights)
+
+
+def _check_problem(image, probability, spacing, foreground, background, lam, sigma):
+    """Validated (image, probability, spacing, fg or None, bg or None, lam, sigma) of a graph-cut problem."""
+    image = check_image(image)
+    shape = image.shape
+    probability = check_probability(probability, shape)
+    spacing = check_spacing(spacing, image.ndim)
+    fg = check_mask(foreground, shape, name="foreground") if foreground is not None else None
+    bg = check_mask(background, shape, name="background") if background is not None else None
+    if fg is not None and bg is not None and (fg & bg).any():
+        raise ValueError("foreground and background constraints overlap at {} voxel(s), e.g. {}; "
+                         "a voxel cannot be both".format(int((fg & bg).sum()), tuple(np.argwhere(fg & bg)[0])))
+    lam, sigma = float(lam), float(sigma)
+    if not lam >= 0:
+        raise ValueError("lam must be >= 0, got {}".format(lam))
+    if not sigma > 0:
+        raise ValueError("sigma must be > 0, got {}".format(sigma))
+    return image, probability, spacing, fg, bg, lam, sigma
 
 
 def unary_costs(probability):
@@ -300,20 +310,8 @@ def reduced_graph_cut(image, probability, spacing=None, foreground=None, backgro
     -------
     mask : uint8 ndarray, image shape (and the stats dict if asked).
     """
-    image = check_image(image)
-    shape = image.shape
-    probability = check_probability(probability, shape)
-    spacing = check_spacing(spacing, image.ndim)
-    fg = check_mask(foreground, shape, name="foreground") if foreground is not None else None
-    bg = check_mask(background, shape, name="background") if background is not None else None
-    if fg is not None and bg is not None and (fg & bg).any():
-        raise ValueError("foreground and background constraints overlap at {} voxel(s), e.g. {}; "
-                         "a voxel cannot be both".format(int((fg & bg).sum()), tuple(np.argwhere(fg & bg)[0])))
-    lam, sigma = float(lam), float(sigma)
-    if not lam >= 0:
-        raise ValueError("lam must be >= 0, got {}".format(lam))
-    if not sigma > 0:
-        raise ValueError("sigma must be > 0, got {}".format(sigma))
+    image, probability, spacing, fg, bg, lam, sigma = _check_problem(image, probability, spacing, foreground,
+                                                                     background, lam, sigma)
     offsets = _half_stencil(image.ndim, connectivity)
     unit = min(spacing)
     dists = [np.sqrt(sum((o * s) ** 2 for o, s in zip(offset, spacing))) / unit for offset in offsets]

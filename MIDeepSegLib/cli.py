@@ -7,8 +7,13 @@ one line on stderr with exit status 2, without a traceback.
 """
 
 import argparse
+import shlex
 import sys
 
+import numpy as np
+
+from .geometry import take_slice
+from .segmenter import Segmenter
 from .settings import LAM, SIGMA
 
 _EXAMPLES = """examples:
@@ -33,7 +38,7 @@ def main(argv=None):
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
-    from .model.checkpoint import CheckpointError
+    from .model.checkpoint import CheckpointError  # deferred: loads torch; --help stays instant
 
     try:
         return args.run(args) or 0
@@ -186,9 +191,7 @@ def _parser():
 
 
 def _benchmark(args):
-    import shlex
-
-    from .evaluation.benchmark import run_benchmark
+    from .evaluation.benchmark import run_benchmark  # deferred: loads torch; --help stays instant
 
     encodings = {}
     for item in args.encoding_model:
@@ -227,11 +230,9 @@ def _shape_kinds(items):
 
 
 def _train(args):
-    import shlex
-
-    from .model.checkpoint import ModelConfig
-    from .training.datasets import build_sources
-    from .training.loop import train
+    from .model.checkpoint import ModelConfig  # deferred: loads torch; --help stays instant
+    from .training.datasets import build_sources  # deferred: loads torch; --help stays instant
+    from .training.loop import train  # deferred: loads torch; --help stays instant
 
     options = {}
     if args.features:
@@ -252,7 +253,7 @@ def _train(args):
 
 
 def _validate(args):
-    from .evaluation.validation import run_validation
+    from .evaluation.validation import run_validation  # deferred: loads torch; --help stays instant
 
     run_validation(args.model, json_path=args.json, markdown_path=args.markdown, card_path=args.card,
                    record=args.record, max_clicks=args.max_clicks, brain=not args.no_brain,
@@ -262,10 +263,7 @@ def _validate(args):
 
 
 def _segment(args):
-    import numpy as np
-
-    from . import io
-    from .segmenter import Segmenter
+    from . import io  # deferred: loads SimpleITK; --help stays instant
 
     image, geometry = io.read_image(args.image, dtype=None)
     points = io.read_points(args.points, geometry)
@@ -282,9 +280,8 @@ def _segment(args):
                 raise UserError("--{}: every click must lie on slice {} along axis {} (found {})".format(
                     name, index, args.axis, sorted(set(int(round(v)) for v in pts[:, axis]))))
         volume = image
-        image = volume.take(index, axis=axis)
+        image, spacing = take_slice(volume, axis, index, spacing)
         keep = [a for a in range(volume.ndim) if a != axis]
-        spacing = tuple(spacing[a] for a in keep)
         points, foreground, background = (None if p is None else p[:, keep]
                                           for p in (points, foreground, background))
     elif args.slice is not None:
@@ -330,7 +327,7 @@ def _segment(args):
 
 
 def _demo(args):
-    from .evaluation.demo import run_demo
+    from .evaluation.demo import run_demo  # deferred: loads torch; --help stays instant
 
     run_demo(args.out, seed=args.seed, device=args.device)
     return 0

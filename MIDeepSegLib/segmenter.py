@@ -12,10 +12,10 @@ import warnings
 import numpy as np
 from scipy import ndimage
 
-from ._checks import check_points, check_spacing
+from ._checks import check_points, check_probability, check_spacing
 from .core.crop import box_shape, box_union, relaxed_bbox, shift_points
 from .model.preprocess import network_input, resize
-from .core.refinement import click_reaches, prepare_cache, refine_ifgc
+from .core.refinement import click_reaches, prepare_cache, refine_gc, refine_ifgc
 from .settings import BACKGROUND_REACH_FRACTION, DISTANCE_SCALE, LAM, REACH_FRACTION, SIGMA
 
 #: Fewest distinct interior margin points accepted. The crop is their relaxed
@@ -25,7 +25,11 @@ from .settings import BACKGROUND_REACH_FRACTION, DISTANCE_SCALE, LAM, REACH_FRAC
 MIN_POINTS = {2: 3, 3: 4}
 
 
+#: The last model loaded on each device: {(path, mtime, device): (network, config)}, one entry per device.
 _MODEL_CACHE = {}
+
+#: Refinement methods: the paper's information fusion + graph cut, and Table 3's plain graph cut baseline.
+REFINEMENTS = ("ifgc", "gc")
 
 
 class Result:
@@ -102,9 +106,11 @@ class Segmenter:
         crops that are used are converted to float32.
     spacing : sequence of float, optional
         mm per array axis, (z, y, x) / (y, x). Default 1.
-    model : "2d", "3d", path, or (UNet, ModelConfig)
+    model : "2d", "3d", path, (UNet, ModelConfig) or None
         Shipped weights by name, a checkpoint file, or a loaded network. Its
-        dimension must match the image's. Loaded once and cached per device.
+        dimension must match the image's. The last model loaded on each
+        device is kept for the next session. None: no network; the session
+        starts from a given probability (:meth:`start`) and needs `margin_mm`.
     device : "auto", "cpu", "cuda", "cuda:N", "mps"
         Where the network and the geodesic distances run.
     lam, sigma : float
@@ -114,22 +120,26 @@ class Segmenter:
         Margin of the relaxed bounding box; default: the model's (the value it
         was trained with).
     iterations : int, None or "default"
-        Geodesic sweep iterations (see :mod:`MIDeepSegLib.cuemap`).
+        Geodesic sweep iterations (see :mod:`MIDeepSegLib.core.cuemap`).
     connectivity : int, optional
-        Graph-cut neighbourhood (see :func:`~MIDeepSegLib.graphcut.graph_cut`).
+        Graph-cut neighbourhood (see :func:`~MIDeepSegLib.core.graphcut.graph_cut`).
     distance_scale : float
         How far a refinement click reaches in the fusion (see
-        :mod:`MIDeepSegLib.refinement`): larger = more local.
+        :mod:`MIDeepSegLib.core.refinement`): larger = more local.
         This and the two reaches default to :mod:`MIDeepSegLib.settings`.
     reach : float or None
         The foreground seeds' (interior margin points' and foreground
         clicks') weight in the fusion also decays with Euclidean distance, by
         e^-1 per `reach` x the mean extent in mm of the working region (the
         relaxed box of the points, grown by clicks outside it); None = the
-        paper's pure geodesic fusion. See :mod:`MIDeepSegLib.refinement`.
+        paper's pure geodesic fusion. See :mod:`MIDeepSegLib.core.refinement`.
     background_reach : float or None
         The same for the background clicks (longer: they must be able to clear
         a large wrongly included region); None = pure geodesic.
+    refinement : {"ifgc", "gc"}
+        "ifgc": information fusion + graph cut (paper Section 2.4); "gc": the
+        plain graph cut on the CNN probability with the clicks as hard
+        constraints (the baseline of the paper's Table 3).
     exact : bool
         False (default): refinements solve the graph cut only where the
         labelling is in doubt and reuse the distance maps of earlier clicks on
@@ -147,19 +157,24 @@ class Segmenter:
 
     def __init__(self, image, spacing=None, model="3d", device="auto", *, lam=LAM, sigma=SIGMA, margin_mm=None,
                  iterations="default", connectivity=None, distance_scale=DISTANCE_SCALE, reach=REACH_FRACTION,
-                 background_reach=BACKGROUND_REACH_FRACTION, exact=False):
-        from ._device import resolve_device
+                 background_reach=BACKGROUND_REACH_FRACTION, refinement="ifgc", exact=False):
+        from ._device import resolve_device  # deferred: loads torch, on first use
 
         self.image = _check_session_image(image)
         self.spacing = check_spacing(spacing, self.image.ndim)
         self.device = resolve_device(device)
-        self.network, self.config = _load_model(model, self.device)
-        if self.config.spatial_dims != self.image.ndim:
+        if model is None and margin_mm is None:
+            raise ValueError("margin_mm is needed without a model (the model gives its training margin)")
+        self.network, self.config = _load_model(model, self.device) if model is not None else (None, None)
+        if self.config is not None and self.config.spatial_dims != self.image.ndim:
             raise ValueError(
                 "the model is {}D but the image is {}D: use model='{}d' (for a slice of a volume, pass the "
                 "2D slice)".format(self.config.spatial_dims, self.image.ndim, self.image.ndim))
         self.lam, self.sigma = float(lam), float(sigma)
         self.margin_mm = self.config.margin_mm if margin_mm is None else float(margin_mm)
+        if refinement not in REFINEMENTS:
+            raise ValueError("refinement must be one of {}, got {!r}".format(REFINEMENTS, refinement))
+        self.refinement = refinement
         self.iterations = iterations
         self.connectivity = connectivity
         self.distance_scale = float(distance_scale)
@@ -201,6 +216,8 @@ class Segmenter:
         -------
         Result (probability = the CNN's foreground probability).
         """
+        if self.network is None:
+            raise RuntimeError("this session has no model: begin it with start(points, probability)")
         ndim = self.image.ndim
         points = check_points(points, self.image.shape, name="points")
         distinct = len(np.unique(np.rint(points), axis=0))
@@ -216,7 +233,7 @@ class Segmenter:
         local = shift_points(points, box)
         timings["crop"] = time.perf_counter() - start
 
-        import torch
+        import torch  # deferred: torch on first use: the package imports without it
 
         tick = time.perf_counter()
         inputs = network_input(crop, local, self.spacing, self.config.input_size, encoding=self.config.encoding,
@@ -233,7 +250,7 @@ class Segmenter:
         probability = np.clip(resize(grid_probability, crop.shape), 0.0, 1.0)
         mask = _components_at(probability >= 0.5, local)
         self._cache = {"box": None}
-        if not self.exact:
+        if not self.exact and self.refinement == "ifgc":
             # The interior margin points are foreground seeds of every refinement of this region:
             # their distance maps now (counted in "postprocess"), so that a click computes only its own.
             self._cache = {"box": box, "refine": {}, "crop": crop}
@@ -245,6 +262,39 @@ class Segmenter:
         result = Result(self.image.shape, box, mask, probability, timings)
         empty = np.zeros((0, ndim))
         self._history.append(_State(points, empty, empty, box, probability, result))
+        return result
+
+    def start(self, points, probability):
+        """Begin a session from a given foreground probability instead of the network's.
+
+        For evaluating the refinement where no trained network exists (a
+        stand-in probability, see :func:`~MIDeepSegLib.evaluation.user.stand_in_probability`):
+        the relaxed box of `points` is the region, the probability's
+        components >= 0.5 that hold a point are the mask, and :meth:`refine`
+        continues from there as after :meth:`initial`.
+
+        Parameters
+        ----------
+        points : (N, ndim) array_like
+            Interior margin points, voxel coordinates, array order.
+        probability : float array_like, image shape
+            Foreground probability in [0, 1]; only its values inside the region are used.
+
+        Returns
+        -------
+        Result (probability = the given one, inside the region).
+        """
+        points = check_points(points, self.image.shape, name="points")
+        if len(points) == 0:
+            raise ValueError("points: need at least one interior margin point")
+        probability = check_probability(probability, self.image.shape)
+        start = time.perf_counter()
+        box = relaxed_bbox(points, self.image.shape, self.spacing, self.margin_mm)
+        crop_probability = np.ascontiguousarray(probability[box], dtype=np.float32)
+        mask = _components_at(crop_probability >= 0.5, shift_points(points, box))
+        result = Result(self.image.shape, box, mask, crop_probability, {"total": time.perf_counter() - start})
+        empty = np.zeros((0, self.image.ndim))
+        self._history.append(_State(points, empty, empty, box, crop_probability, result))
         return result
 
     def refine(self, foreground=None, background=None):
@@ -293,11 +343,16 @@ class Segmenter:
         cnn_probability[inner] = state.cnn_probability
         timings = {"crop": time.perf_counter() - start}
 
-        refined = refine_ifgc(crop, cnn_probability, shift_points(np.vstack([state.points, all_fg]), box),
-                              shift_points(all_bg, box), self.spacing, lam=self.lam, sigma=self.sigma,
-                              iterations=self.iterations, device=self.device, connectivity=self.connectivity,
-                              distance_scale=self.distance_scale, exact=self.exact, cache=self._cache["refine"],
-                              **click_reaches(crop.shape, self.spacing, self.reach, self.background_reach))
+        seeds = (shift_points(np.vstack([state.points, all_fg]), box), shift_points(all_bg, box))
+        if self.refinement == "gc":  # Table 3's baseline: the clicks as hard constraints, no fusion
+            refined = refine_gc(crop, cnn_probability, *seeds, self.spacing, lam=self.lam,
+                                sigma=self.sigma, connectivity=self.connectivity)
+        else:
+            refined = refine_ifgc(crop, cnn_probability, *seeds, self.spacing, lam=self.lam,
+                                  sigma=self.sigma, iterations=self.iterations, device=self.device,
+                                  connectivity=self.connectivity, distance_scale=self.distance_scale,
+                                  exact=self.exact, cache=self._cache["refine"],
+                                  **click_reaches(crop.shape, self.spacing, self.reach, self.background_reach))
         timings.update(refined.timings)
         timings["total"] = time.perf_counter() - start
         result = Result(self.image.shape, box, refined.mask, refined.probability, timings)
@@ -359,7 +414,7 @@ def _components_at(mask, points):
 
 def _load_model(model, device):
     """(network, config) for a name, a path or an already loaded pair; cached per file and device."""
-    from .model.checkpoint import ModelConfig, load_checkpoint, resolve_model
+    from .model.checkpoint import ModelConfig, load_checkpoint, resolve_model  # deferred: loads torch
 
     if isinstance(model, tuple) and len(model) == 2 and isinstance(model[1], ModelConfig):
         network, config = model
@@ -367,5 +422,7 @@ def _load_model(model, device):
     path = resolve_model(model)
     key = (str(path.resolve()), path.stat().st_mtime_ns, str(device))
     if key not in _MODEL_CACHE:
+        for other in [k for k in _MODEL_CACHE if k[2] == key[2]]:  # one model per device: free the last one
+            del _MODEL_CACHE[other]
         _MODEL_CACHE[key] = load_checkpoint(path, device=device)
     return _MODEL_CACHE[key]

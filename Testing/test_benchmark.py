@@ -1,4 +1,4 @@
-"""Tests for MIDeepSegLib.evaluation: benchmark, peers and charts.
+"""Tests for MIDeepSegLib.evaluation: benchmark, its cases and report, peers and charts.
 
 The benchmark's machinery is checked in quick mode on synthetic cases (no
 data files, no trained weights); the classical methods on easy synthetic
@@ -14,6 +14,9 @@ import torch
 from conftest import SPACING_2D, SPACING_3D, make_blob_image
 
 from MIDeepSegLib.evaluation import benchmark, peers
+from MIDeepSegLib.evaluation.cases import load_cases, synthetic_cases
+from MIDeepSegLib.evaluation.report import _json_ready
+from MIDeepSegLib.evaluation.user import clicks_to_reach, mean_noc
 from MIDeepSegLib.evaluation.charts import bar_chart, draw_text, line_chart, text_size
 from MIDeepSegLib.model.checkpoint import ModelConfig, build_model, save_checkpoint
 from MIDeepSegLib.core.crop import relaxed_bbox
@@ -79,7 +82,7 @@ def test_quick_mode_json_structure(quick_run):
             assert len(run["dice"]) == len(run["assd"]) == 3
             assert all(0.0 <= d <= 1.0 for d in run["dice"])
             assert 1 <= len(run["seconds"]) <= 3 and len(run["clicks"]) == len(run["seconds"]) - 1
-            assert run["noc90"] == benchmark.clicks_to_reach(run["dice"], 0.90)
+            assert run["noc90"] == clicks_to_reach(run["dice"], 0.90)
         # Every method of a case starts from the same interior margin points.
         assert len(case["points"]) >= 4
     # The GC replays IF-GC's clicks (Table 3: the same set of clicks).
@@ -117,8 +120,8 @@ def test_deterministic_by_seed(quick_run, tmp_path, monkeypatch):
     again = benchmark.run_benchmark("synthetic", dims=(2, 3), quick=True, seed=3,
                                     peers=_installed(QUICK_PEERS), device="cpu", progress=False,
                                     models={2: None, 3: None})
-    same = json.dumps(_strip_timings(benchmark._json_ready(results)), sort_keys=True)
-    assert json.dumps(_strip_timings(benchmark._json_ready(again)), sort_keys=True) == same
+    same = json.dumps(_strip_timings(_json_ready(results)), sort_keys=True)
+    assert json.dumps(_strip_timings(_json_ready(again)), sort_keys=True) == same
     other = benchmark.run_benchmark("synthetic", dims=(2,), quick=True, seed=4, peers=["geos"], device="cpu",
                                     progress=False, models={2: None})
     assert other["cases"][0]["points"] != results["cases"][0]["points"]
@@ -154,7 +157,7 @@ def test_network_rows_and_table2(tmp_path):
     assert {"mideepseg", "mideepseg_gc", "mideepseg_ifgc_paper", "geos"} == set(case["methods"])
     assert set(case["encodings"]) == {"egd", "gaussian"}
     # Replaying the benchmark's clicks through the Segmenter gives the same Dice.
-    scene = benchmark.synthetic_cases(2, count=1, seed=1)[0]
+    scene = synthetic_cases(2, count=1, seed=1)[0]
     seg = Segmenter(scene.image, scene.spacing, model=str(paths["egd"]), device="cpu")
     dices = [dice(seg.initial(np.array(case["points"])).mask, scene.truth)]
     for point, foreground in case["methods"]["mideepseg"]["clicks"]:
@@ -180,20 +183,20 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="peers"):
         benchmark.run_benchmark("synthetic", peers=["magic_wand"], progress=False)
     with pytest.raises(ValueError, match="cases"):
-        benchmark.load_cases("no-such-set", 2)
+        load_cases("no-such-set", 2)
 
 
 # -- NoC and targets ------------------------------------------------------------------
 
 
 def test_noc_on_hand_made_curves():
-    assert benchmark.clicks_to_reach([0.91, 0.95], 0.90) == 0
-    assert benchmark.clicks_to_reach([0.5, 0.86, 0.89, 0.90], 0.90) == 3
-    assert benchmark.clicks_to_reach([0.5, 0.86, 0.89, 0.90], 0.85) == 1
-    assert benchmark.clicks_to_reach([0.5, 0.6], 0.85) is None
-    mean, reached = benchmark.mean_noc([[0.9, 0.9, 0.9], [0.5, 0.9, 0.9], [0.1, 0.2, 0.3]], 0.90, 2)
+    assert clicks_to_reach([0.91, 0.95], 0.90) == 0
+    assert clicks_to_reach([0.5, 0.86, 0.89, 0.90], 0.90) == 3
+    assert clicks_to_reach([0.5, 0.86, 0.89, 0.90], 0.85) == 1
+    assert clicks_to_reach([0.5, 0.6], 0.85) is None
+    mean, reached = mean_noc([[0.9, 0.9, 0.9], [0.5, 0.9, 0.9], [0.1, 0.2, 0.3]], 0.90, 2)
     assert reached == 2 and mean == pytest.approx((0 + 1 + 3) / 3)
-    assert np.isnan(benchmark.mean_noc([], 0.9, 5)[0])
+    assert np.isnan(mean_noc([], 0.9, 5)[0])
 
 
 def _summary(ours, peer, gc, encodings):
@@ -302,17 +305,17 @@ def test_folder_cases(tmp_path):
 
     (tmp_path / "imagesTr").mkdir()
     (tmp_path / "labelsTr").mkdir()
-    scene = benchmark.synthetic_cases(3, count=1, seed=0)[0]
+    scene = synthetic_cases(3, count=1, seed=0)[0]
     labels = scene.truth.astype(np.uint8)
     labels[:3, :4, :4] = 2  # a second, small object
     for folder, array in (("imagesTr", scene.image), ("labelsTr", labels)):
         img = sitk.GetImageFromArray(array)
         img.SetSpacing(tuple(reversed(scene.spacing)))
         sitk.WriteImage(img, str(tmp_path / folder / "case01.nii.gz"))
-    cases3 = benchmark.load_cases(str(tmp_path), 3)
+    cases3 = load_cases(str(tmp_path), 3)
     assert [c.name for c in cases3] == ["case01:label1", "case01:label2"]
     assert np.allclose(cases3[0].spacing, scene.spacing)
     assert cases3[0].truth.sum() == scene.truth.sum()
-    cases2 = benchmark.load_cases(str(tmp_path), 2)
+    cases2 = load_cases(str(tmp_path), 2)
     assert len(cases2) == 6 and all(c.image.ndim == 2 for c in cases2)
-    assert len(benchmark.load_cases(str(tmp_path), 2, quick=True)) == 2
+    assert len(load_cases(str(tmp_path), 2, quick=True)) == 2

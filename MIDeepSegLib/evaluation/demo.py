@@ -16,12 +16,16 @@ import json
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 from ..core.cuemap import egd
 from ..core.metrics import assd, dice
-from ..core.refinement import click_reaches, refine_ifgc
+from ..core.crop import relaxed_bbox
 from ..core.simulate import interior_margin_points, refinement_click
+from ..io import ImageGeometry, read_image, write_mask
+from ..model.checkpoint import resolve_model
+from ..segmenter import Segmenter
+from ..settings import STAND_IN_MARGIN_MM
+from .user import stand_in_probability
 from .visualise import colormap, draw_outline, draw_points, side_by_side, to_rgb, write_png
 
 YELLOW, GREEN, RED, CYAN = (255, 210, 0), (40, 220, 40), (230, 40, 40), (40, 200, 230)
@@ -32,8 +36,6 @@ SAMPLE_LABEL = SAMPLE.with_name("colin27_axial_slice_putamen_L.nii.gz")
 
 def load_sample():
     """The bundled example: (image float32 (H, W), truth bool (H, W), spacing (y, x) mm)."""
-    from ..io import read_image
-
     image, geometry = read_image(SAMPLE)
     label, _ = read_image(SAMPLE_LABEL, dtype=None)
     return image, label > 0, tuple(geometry.spacing)
@@ -41,11 +43,6 @@ def load_sample():
 
 def run_demo(out_dir, seed=0, device="auto", n_clicks=3):
     """Run the demo, write pictures and figures to `out_dir`, print a summary; returns the figures dict."""
-    from ..model.checkpoint import resolve_model
-    from ..io import ImageGeometry, write_mask
-    from ..segmenter import Segmenter
-    from ..settings import LAM, SIGMA
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -55,13 +52,15 @@ def run_demo(out_dir, seed=0, device="auto", n_clicks=3):
         resolve_model("2d")
         session = Segmenter(image, spacing, model="2d", device=device)
         result = session.initial(points)
-        probability, mask, source = result.probability, result.mask, "shipped 2D network"
+        source = "shipped 2D network"
     except FileNotFoundError:
-        session = None
-        shrunk = ndimage.binary_erosion(truth, iterations=2)
-        probability = np.clip(ndimage.gaussian_filter(np.roll(shrunk, (2, -2), axis=(0, 1)).astype(float), 1.5),
-                              0, 1).astype(np.float32)
-        mask, source = (probability >= 0.5).astype(np.uint8), "stand-in (no shipped 2D weights)"
+        session = Segmenter(image, spacing, model=None, device=device, margin_mm=STAND_IN_MARGIN_MM)
+        probability = np.zeros(image.shape, np.float32)
+        box = relaxed_bbox(points, image.shape, spacing, STAND_IN_MARGIN_MM)
+        probability[box] = stand_in_probability(truth[box])
+        result = session.start(points, probability)
+        source = "stand-in (no shipped 2D weights)"
+    probability, mask = result.probability, result.mask
     initial_mask = mask
     figures = {"sample": "Colin27 T1 axial slice, left putamen (AAL 73)", "initial_probability": source,
                "interior_points": len(points),
@@ -74,13 +73,8 @@ def run_demo(out_dir, seed=0, device="auto", n_clicks=3):
         if click is None:
             break
         (foreground if click.foreground else background).append(click.point)
-        if session is not None:
-            step = session.refine(**{"foreground" if click.foreground else "background": [click.point]})
-            mask, fused, seconds = step.mask, step.probability, step.timings["total"]
-        else:
-            step = refine_ifgc(image, probability, np.array(foreground), np.array(background).reshape(-1, 2),
-                               spacing, lam=LAM, sigma=SIGMA, **click_reaches(image.shape, spacing))
-            mask, fused, seconds = step.mask, step.probability, sum(step.timings.values())
+        step = session.refine(**{"foreground" if click.foreground else "background": [click.point]})
+        mask, fused, seconds = step.mask, step.probability, step.timings["total"]
         figures["after_{}_clicks".format(k)] = {"dice": round(dice(mask, truth), 4),
                                                 "assd_mm": round(assd(mask, truth, spacing), 3),
                                                 "seconds": round(seconds, 4)}

@@ -423,3 +423,15 @@ def test_reduced_cut_bad_input():
         graphcut.reduced_graph_cut(image, prob, None, fg, bg, lam=-1.0)
     with pytest.raises(ValueError, match="probability|shape"):
         graphcut.reduced_graph_cut(image, prob[:-1], None, fg, bg)
+
+
+def test_reduced_cut_with_a_large_lam_on_clipped_probabilities():
+    """lam so large that the bound passes the clipping of r at 1e-6: every voxel stays in doubt, and the
+    cut is still the full-region one (here a probability of exactly 0 or 1 does not decide a voxel)."""
+    rng = np.random.default_rng(5)
+    image = rng.random((12, 14)).astype(np.float32)
+    prob = (rng.random((12, 14)) > 0.5).astype(np.float32)  # exactly 0 and 1: clipped to 1e-6, 1 - 1e-6
+    full = graph_cut(image, prob, None, None, None, 40.0, 0.3)
+    reduced, stats = graphcut.reduced_graph_cut(image, prob, None, None, None, 40.0, 0.3, return_stats=True)
+    assert stats["candidates"] == image.size
+    assert energy(reduced, image, prob, None, 40.0, 0.3) <= energy(full, image, prob, None, 40.0, 0.3) * (1 + 1e-6)

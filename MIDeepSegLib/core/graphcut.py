@@ -320,6 +320,11 @@ def reduced_graph_cut(image, probability, spacing=None, foreground=None, backgro
     bound = lam * 2.0 * sum(1.0 / d for d in dists)
     low = np.float32(1.0 / (1.0 + np.exp(bound)))
     high = np.float32(1.0 / (1.0 + np.exp(-bound)))
+    # The energy clips r to [EPS, 1 - EPS]: where the bound lies beyond that, no voxel is fixed by it.
+    if low <= EPS:
+        low = np.float32(-1.0)
+    if high >= 1.0 - EPS:
+        high = np.float32(2.0)
     prob = probability if probability.dtype == np.float32 else probability.astype(np.float32)
     mask = (prob >= high).astype(np.uint8)
     doubt = (prob > low) & (prob < high)

@@ -409,9 +409,14 @@ def _solve_layer(image, prob, mask, flat, offsets, dists, lam, sigma, stats):
             around[j] -= wj
             touched.append(j)
         touched = np.concatenate(touched)
-        touched = touched[free[touched]]
-        touched.sort()
-        touched = touched[np.concatenate(([True], touched[1:] != touched[:-1]))] if touched.size else touched
+        if touched.size > m // 32:  # many: a pass over the layer is cheaper than sorting them
+            seen = np.zeros(m, bool)
+            seen[touched] = True
+            touched = np.flatnonzero(seen & free)
+        else:
+            touched = touched[free[touched]]
+            touched.sort()
+            touched = touched[np.concatenate(([True], touched[1:] != touched[:-1]))] if touched.size else touched
         settled = touched[np.abs(logit[touched]) >= around[touched]]
     # After the loop a free voxel's pair terms with settled voxels are in its
     # unary term; the pairs between free voxels make the max-flow graph.

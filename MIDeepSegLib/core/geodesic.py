@@ -166,7 +166,7 @@ class StepCosts:
         self.spacing = check_spacing(spacing, image.ndim)
         self.lamb = float(lamb)
         self.device = torch.device("cpu") if device is None else resolve_device(device)
-        with torch.no_grad():
+        with torch.no_grad(), _one_cpu_thread():
             padded = torch.nn.functional.pad(torch.from_numpy(image).to(self.device)[None, None],
                                              (1, 1) * image.ndim, mode="replicate")[0]
             self.tensors = [_step_costs(padded, axis, direction, self.spacing, self.lamb,
@@ -197,13 +197,14 @@ def _raster_sweeps(image, seeds, spacing, lamb, iterations, costs=None):
         padded_image = torch.nn.functional.pad(image[None, None], (1, 1) * ndim, mode="replicate")[0]
 
     sweeps = []
-    for axis in range(ndim):
-        for direction in (1, -1):
-            if costs is None:
-                cost = _step_costs(padded_image, axis, direction, spacing, lamb)
-            else:
-                cost = costs[len(sweeps)]
-            sweeps.append(_SweepPlan(dist, axis, direction, cost))
+    with _one_cpu_thread():  # small chunks: see _one_cpu_thread
+        for axis in range(ndim):
+            for direction in (1, -1):
+                if costs is None:
+                    cost = _step_costs(padded_image, axis, direction, spacing, lamb)
+                else:
+                    cost = costs[len(sweeps)]
+                sweeps.append(_SweepPlan(dist, axis, direction, cost))
 
     if dist.is_cuda:
         run_iteration = _cuda_graph_or_eager(sweeps)

@@ -226,6 +226,8 @@ class Segmenter:
                 "need at least {} distinct interior margin points in {}D, got {}: they should lie just inside "
                 "the object's boundary, around it (near its extreme points), so that their box covers the "
                 "object".format(MIN_POINTS[ndim], ndim, distinct))
+        if ndim == 3 and min(self.image.shape) > 1:  # a one-slice volume has no other plane to click on
+            _check_points_span_3d(points, self.spacing)
         start = time.perf_counter()
         timings = {}
         box = relaxed_bbox(points, self.image.shape, self.spacing, self.margin_mm)
@@ -360,9 +362,16 @@ class Segmenter:
         return result
 
     def undo(self):
-        """Go back one interaction; returns the Result now current (None if nothing is left)."""
-        if self._history:
-            self._history.pop()
+        """Go back one interaction; returns the Result now current.
+
+        Undoing the :meth:`initial` call leaves no segmentation (returns
+        None). With nothing left to undo it raises ``RuntimeError``: a caller
+        that undoes more often than it interacted has lost count of its
+        clicks, and a silent None would hide that.
+        """
+        if not self._history:
+            raise RuntimeError("nothing to undo: no initial() or refine() call is left in this session's history")
+        self._history.pop()
         return self.result
 
     def reset(self):
@@ -374,6 +383,7 @@ class Segmenter:
 
     def _crop(self, box):
         crop = np.asarray(self.image[box], dtype=np.float32)
+        # Checked here, where the values are used: NaN padding outside the field of view is harmless.
         if not np.isfinite(crop).all():
             raise ValueError("the image has {} NaN or infinite values in the region {} around the clicks; "
                              "fill them first".format(int((~np.isfinite(crop)).sum()),
@@ -397,6 +407,34 @@ def _check_session_image(image):
     if arr.size == 0:
         raise ValueError("image is empty (shape {})".format(arr.shape))
     return arr
+
+
+def _check_points_span_3d(points, spacing):
+    """Refuse 3D interior margin points that lie in one plane.
+
+    Points on one slice (or on any one plane) give a crop one slice thick
+    along the plane's normal, and the network a flat cue map: the result is a
+    thin pancake of the object. The 3D network was trained with points near
+    the object's extreme points along every axis.
+    """
+    mm = np.asarray(points, dtype=float) * np.asarray(spacing)
+    centred = mm - mm.mean(axis=0)
+    normal = np.linalg.svd(centred, full_matrices=False)[2][-1]
+    thickness = float(np.abs(centred @ normal).max())
+    # A quarter of the finest voxel: exact for points on one slice, and for clicks in one oblique view.
+    if thickness > 0.25 * min(spacing):
+        return
+    axis = int(np.argmax(np.abs(normal)))
+    where, option = "", "--axis z/y/x"
+    if np.abs(normal[axis]) > 0.999:
+        where = ", all on slice {} along array axis {} ({})".format(int(round(float(points[0][axis]))), axis,
+                                                                    "zyx"[axis])
+        option = "--axis " + "zyx"[axis]
+    raise ValueError(
+        "the {} interior margin points lie in one plane{}: in 3D they must span the object along every "
+        "axis (put points near its extreme points on several slices: top, bottom, front, back, left, right). "
+        "To segment one slice, use 2D mode: the CLI's {}, or the 2D model on the slice "
+        "(Segmenter(slice, model='2d'))".format(len(points), where, option))
 
 
 def _components_at(mask, points):

@@ -6,6 +6,7 @@ objects with known answers; NoC and the targets on hand-made numbers.
 """
 
 import csv
+import importlib.util
 import json
 
 import numpy as np
@@ -17,7 +18,6 @@ from MIDeepSegLib.evaluation import benchmark, peers
 from MIDeepSegLib.evaluation.cases import load_cases, synthetic_cases
 from MIDeepSegLib.evaluation.report import _json_ready
 from MIDeepSegLib.evaluation.user import clicks_to_reach, mean_noc
-from MIDeepSegLib.evaluation.charts import bar_chart, draw_text, line_chart, text_size
 from MIDeepSegLib.model.checkpoint import ModelConfig, build_model, save_checkpoint
 from MIDeepSegLib.core.crop import relaxed_bbox
 from MIDeepSegLib.core.metrics import dice
@@ -28,6 +28,10 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+#: The figures need matplotlib (the benchmark/test extras); results and report do not.
+HAVE_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 
 
 def _installed(names):
@@ -63,6 +67,7 @@ def test_quick_mode_writes_every_output(quick_run):
     results, out = quick_run
     for name in ("results.json", "results.csv", "report.md"):
         assert (out / name).is_file(), name
+    pytest.importorskip("matplotlib", reason="the benchmark's figures need matplotlib (the benchmark/test extras)")
     for dim in (2, 3):
         for kind in ("dice_vs_clicks", "clicks_needed", "overlays"):
             path = out / "{}_{}d.png".format(kind, dim)
@@ -108,8 +113,9 @@ def test_quick_mode_csv_and_report(quick_run):
     clicked = [r for r in rows if r["clicks"] != "0"]
     assert all(r["click_kind"] in ("foreground", "background") for r in clicked if r["click_position"])
     report = (out / "report.md").read_text()
+    figures = ("dice_vs_clicks_2d.png", "overlays_3d.png") if HAVE_MATPLOTLIB else ("No figures: matplotlib",)
     for heading in ("## Targets", "Table 4 / Fig. 11", "Table 3", "Table 2", "## 2D (2 cases)",
-                    "## 3D (1 cases)", "Quick mode", "stand-in", "dice_vs_clicks_2d.png", "overlays_3d.png"):
+                    "## 3D (1 cases)", "Quick mode", "stand-in") + figures:
         assert heading in report, heading
 
 
@@ -134,7 +140,7 @@ def test_cli_quick(tmp_path, capsys):
     code = main(["benchmark", "--quick", "--cases", "synthetic", "--dim", "2", "--peers", "geos", "--quiet",
                  "--device", "cpu", "--out", str(out)])
     assert code == 0
-    assert (out / "report.md").is_file() and (out / "dice_vs_clicks_2d.png").is_file()
+    assert (out / "report.md").is_file() and (out / "dice_vs_clicks_2d.png").is_file() == HAVE_MATPLOTLIB
     assert "wrote" in capsys.readouterr().out
     assert main(["benchmark", "--quick", "--cases", str(tmp_path / "nowhere"), "--out", str(out)]) == 2
     assert main(["benchmark", "--encoding-model", "egd", "--out", str(out)]) == 2
@@ -284,19 +290,21 @@ def test_peers_bad_input():
 # -- charts ---------------------------------------------------------------------------
 
 
-def test_charts():
-    rgb = line_chart([("a", [0.5, 0.7, np.nan]), ("b", [0.6, 0.6, 0.9])], [0, 1, 2], title="t",
-                     size=(300, 500))
-    assert rgb.shape == (300, 500, 3) and rgb.dtype == np.uint8
-    assert (rgb != 255).any()
-    bars = bar_chart(["0", "1", ">1"], [("a", [1, 0, 2])], title="h", size=(300, 500))
-    assert bars.shape == (300, 500, 3)
+def test_charts(tmp_path):
+    pytest.importorskip("matplotlib", reason="the benchmark's figures need matplotlib (the benchmark/test extras)")
+    from matplotlib.image import imread
+
+    from MIDeepSegLib.evaluation.plots import bar_chart, line_chart
+
+    line = line_chart(tmp_path / "l.png", [("a", [0.5, 0.7, np.nan]), ("b", [0.6, 0.6, 0.9])], [0, 1, 2],
+                      title="t", x_label="clicks", y_label="Dice")
+    bars = bar_chart(tmp_path / "b.png", ["0", "1", ">1"], [("a", [1, 0, 2]), ("b", [0, 3, 0])], title="h",
+                     x_label="clicks", y_label="cases")
+    for path in (line, bars):
+        rgb = imread(str(path))
+        assert rgb.shape[:2] == (500, 800) and (rgb[..., :3] < 0.9).any()  # something drawn on white
     with pytest.raises(ValueError, match="series"):
-        line_chart([("a", [0.5])], [0, 1])
-    canvas = np.full((20, 60, 3), 255, np.uint8)
-    draw_text(canvas, "Dice 0.9", 2, 2)
-    h, w = text_size("Dice 0.9")
-    assert (canvas[2:2 + h, 2:2 + w] == 0).any() and (canvas[:, 2 + w + 1:] == 255).all()
+        line_chart(tmp_path / "x.png", [("a", [0.5])], [0, 1], title="t", x_label="x", y_label="y")
 
 
 def test_folder_cases(tmp_path):

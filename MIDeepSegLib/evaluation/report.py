@@ -9,12 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.crop import box_shape
 from ..core.cuemap import ENCODINGS
-from .charts import bar_chart, draw_text, line_chart
+from . import plots
 from .peers import PEER_LABELS, PEERS
 from .user import click_label
-from .visualise import draw_outline, draw_points, to_rgb, write_png
 
 #: Display names of the methods (peers' come from :data:`MIDeepSegLib.evaluation.peers.PEER_LABELS`).
 METHOD_LABELS = {
@@ -29,9 +27,6 @@ METHOD_LABELS = {
 #: Suffixes of the Table 3 rows that replay IF-GC's clicks instead of placing their own.
 REPLAY_SUFFIXES = ("_gc", "_ifgc_paper")
 
-_CYAN, _GREEN, _RED, _YELLOW = (40, 200, 230), (40, 220, 40), (230, 40, 40), (255, 210, 0)
-
-
 def method_label(name):
     """Display name of a method."""
     return METHOD_LABELS.get(name) or PEER_LABELS.get(name, name)
@@ -44,8 +39,14 @@ def write_outputs(results, out_dir, *, views=None):
     written = [out / "results.json", out / "results.csv", out / "report.md"]
     (out / "results.json").write_text(json.dumps(_json_ready(results), indent=1, allow_nan=False))
     _write_csv(results, out / "results.csv")
-    figures = write_figures(results, out, views=views)
-    (out / "report.md").write_text(markdown_report(results, figures))
+    try:
+        import matplotlib  # noqa: F401  (figures only; the results do not need it)
+    except ImportError:
+        figures, missing = {}, ("\nNo figures: matplotlib is not installed "
+                                "(pip install 'MIDeepSegLib[benchmark]').\n")
+    else:
+        figures, missing = write_figures(results, out, views=views), ""
+    (out / "report.md").write_text(markdown_report(results, figures) + missing)
     return written + [out / f for f in sorted(set(f for d in figures.values() for f in d.values()))]
 
 
@@ -88,7 +89,7 @@ def _interactive(methods):
 
 
 def write_figures(results, out_dir, *, views=None):
-    """Dice-vs-clicks plot, clicks-needed histogram and overlay grid per dimension.
+    """Dice-vs-clicks plot, clicks-needed histogram and overlay grid per dimension (matplotlib).
 
     Returns
     -------
@@ -104,13 +105,12 @@ def write_figures(results, out_dir, *, views=None):
             continue
         files = {}
         lowest = min(min(methods[n]["dice"]) for n in names)
-        chart = line_chart([(method_label(n), methods[n]["dice"]) for n in names], list(range(k_max + 1)),
-                           title="{}D: mean Dice vs refinement clicks ({} cases)".format(
-                               dim, methods[names[0]]["cases"]),
-                           x_label="refinement clicks", y_label="Dice",
-                           y_range=(max(0.0, np.floor(lowest * 10) / 10), 1.0))
         files["dice_vs_clicks"] = "dice_vs_clicks_{}d.png".format(dim)
-        write_png(out / files["dice_vs_clicks"], chart)
+        plots.line_chart(out / files["dice_vs_clicks"], [(method_label(n), methods[n]["dice"]) for n in names],
+                         list(range(k_max + 1)),
+                         title="{}D: mean Dice vs refinement clicks ({} cases)".format(dim, methods[names[0]]["cases"]),
+                         x_label="refinement clicks", y_label="Dice",
+                         y_range=(max(0.0, np.floor(lowest * 10) / 10), 1.0))
 
         categories = [str(k) for k in range(k_max + 1)] + [">{}".format(k_max)]
         series = []
@@ -121,38 +121,33 @@ def write_figures(results, out_dir, *, views=None):
                     n = record["methods"][name]["noc90"]
                     counts[k_max + 1 if n is None else n] += 1
             series.append((method_label(name), counts))
-        chart = bar_chart(categories, series, title="{}D: refinement clicks to reach Dice 0.90".format(dim),
-                          x_label="refinement clicks", y_label="cases")
         files["clicks_needed"] = "clicks_needed_{}d.png".format(dim)
-        write_png(out / files["clicks_needed"], chart)
+        plots.bar_chart(out / files["clicks_needed"], categories, series,
+                        title="{}D: refinement clicks to reach Dice 0.90".format(dim), x_label="refinement clicks",
+                        y_label="cases")
 
         if views:
             chosen = [(c, v) for c, v in views if str(c.image.ndim) == dim]
             if chosen:
                 files["overlays"] = "overlays_{}d.png".format(dim)
-                write_png(out / files["overlays"], overlay_grid(chosen, names, results, int(dim)))
+                plots.overlay_grid(out / files["overlays"], overlay_rows(chosen, names, results, int(dim)),
+                                   [method_label(n) for n in names])
         figures[dim] = files
     return figures
 
 
-def overlay_grid(chosen, names, results, dim, *, max_rows=6, panel=128):
-    """Example overlays: one row per case (evenly chosen), one column per method, final masks.
+def overlay_rows(chosen, names, results, dim, *, max_rows=6):
+    """The rows of :func:`~MIDeepSegLib.evaluation.plots.overlay_grid`: example cases, evenly chosen.
 
-    Each panel is the object's slice (3D: the axial slice through its centre)
-    around the object, resized to `panel` pixels, with the true outline in
-    cyan, the method's final mask outlined in green, interior margin points
-    in yellow, foreground clicks green and background clicks red (those on
-    the slice), and the method's final Dice below it.
+    Each row is the object's slice (3D: the axial slice through its centre)
+    around the object, with every method's final mask and clicks on that
+    slice, and its final Dice.
     """
     if len(chosen) > max_rows:
         picks = np.unique(np.linspace(0, len(chosen) - 1, max_rows).round().astype(int))
         chosen = [chosen[i] for i in picks]
     records = {(r["dim"], r["case"]): r for r in results["cases"]}
-    column_titles = ["image + truth"] + [method_label(n) for n in names]
-    top = np.full((16, (panel + 4) * len(column_titles), 3), 255, np.uint8)
-    for j, title in enumerate(column_titles):
-        draw_text(top, title[:21], 4, j * (panel + 4) + 2)
-    rows = [top]
+    rows = []
     for case, case_views in chosen:
         record = records[(dim, case.name)]
         image, truth, index = case.image, case.truth, None
@@ -161,39 +156,22 @@ def overlay_grid(chosen, names, results, dim, *, max_rows=6, panel=128):
             index = int(filled[np.argmin(np.abs(filled - np.argwhere(truth)[:, 0].mean()))])
             image, truth = image[index], truth[index]
         region = _view_box(truth)
-        view = (region, index) + _fit_indices(box_shape(region), panel, case.spacing[-2:])
-
-        def fit(array, view=view):
-            return array[view[0]][view[2]][:, view[3]]
-
-        def on_panel(points, view=view):
-            return _points_on_panel(points, *view)
-
-        base, truth_view = to_rgb(fit(image)), fit(truth)
-        label_strip = np.full((18, top.shape[1], 3), 255, np.uint8)
-        label_strip[1] = (200, 200, 200)
-        draw_text(label_strip, "{} ({})".format(case.name, case.group)[:60], 7, 2)
-        panels = [draw_points(draw_outline(base.copy(), truth_view, _CYAN), on_panel(case_views["_points"]),
-                              _YELLOW, radius=2)]
+        spacing = case.spacing[-2:]
+        row = {"title": "{} ({})".format(case.name, case.group)[:40], "image": image[region],
+               "truth": truth[region], "aspect": float(spacing[0]) / float(spacing[1]),
+               "points": _on_slice(case_views["_points"], index, region), "methods": []}
         for name in names:
-            rgb = base.copy()
-            if case_views.get(name) is not None:
-                mask = case_views[name][index] if dim == 3 else case_views[name]
-                draw_outline(rgb, truth_view, _CYAN)
-                draw_outline(rgb, fit(mask), _GREEN)
-                clicks = record["methods"][name]["clicks"]
-                draw_points(rgb, on_panel(case_views["_points"]), _YELLOW, radius=2)
-                draw_points(rgb, on_panel([p for p, f in clicks if f]), _GREEN, radius=2)
-                draw_points(rgb, on_panel([p for p, f in clicks if not f]), _RED, radius=2)
-            panels.append(rgb)
-        strip = np.full((panel + 12, top.shape[1], 3), 255, np.uint8)
-        for j, rgb in enumerate(panels):
-            strip[:rgb.shape[0], j * (panel + 4):j * (panel + 4) + rgb.shape[1]] = rgb
-            if j > 0 and names[j - 1] in record["methods"]:
-                draw_text(strip, "DICE {:.3f}".format(record["methods"][names[j - 1]]["dice"][-1]), panel + 3,
-                          j * (panel + 4) + 2)
-        rows += [label_strip, strip]
-    return np.concatenate(rows, axis=0)
+            if case_views.get(name) is None or name not in record["methods"]:
+                row["methods"].append(None)
+                continue
+            mask = case_views[name][index] if dim == 3 else case_views[name]
+            clicks = record["methods"][name]["clicks"]
+            row["methods"].append({
+                "mask": mask[region], "dice": record["methods"][name]["dice"][-1],
+                "foreground": _on_slice([p for p, f in clicks if f], index, region),
+                "background": _on_slice([p for p, f in clicks if not f], index, region)})
+        rows.append(row)
+    return rows
 
 
 def _view_box(truth2d):
@@ -212,22 +190,6 @@ def _on_slice(points, index, region):
         points = points[np.abs(points[:, 0] - index) <= 0.5][:, 1:]
     corner = np.array([s.start for s in region], dtype=float)
     return points - corner
-
-
-def _points_on_panel(points, region, index, rows, cols):
-    """Points (N, ndim) on the shown slice, in the pixel coordinates of the resized panel."""
-    local = _on_slice(points, index, region)
-    scale = np.array([len(rows), len(cols)], float) / np.asarray(box_shape(region), float)
-    return (local + 0.5) * scale - 0.5
-
-
-def _fit_indices(shape, size, spacing2d):
-    """Row and column indices (nearest) resizing `shape` so that its longer physical side spans `size`."""
-    extent = np.asarray(shape, dtype=float) * np.asarray(spacing2d, dtype=float)
-    out = np.maximum(1, np.round(extent / extent.max() * size).astype(int))
-    rows = np.minimum((np.arange(out[0]) + 0.5) * shape[0] / out[0], shape[0] - 1).astype(int)
-    cols = np.minimum((np.arange(out[1]) + 0.5) * shape[1] / out[1], shape[1] - 1).astype(int)
-    return rows, cols
 
 
 def _reported_clicks(max_clicks):

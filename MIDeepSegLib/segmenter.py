@@ -15,7 +15,7 @@ from scipy import ndimage
 from ._checks import check_points, check_probability, check_spacing
 from .core.crop import box_shape, box_union, relaxed_bbox, shift_points
 from .model.preprocess import network_input, resize
-from .core.refinement import click_reaches, refine_gc, refine_ifgc
+from .core.refinement import click_reaches, prepare_cache, refine_gc, refine_ifgc
 from .settings import BACKGROUND_REACH_FRACTION, DISTANCE_SCALE, LAM, REACH_FRACTION, SIGMA
 
 #: Fewest distinct interior margin points accepted. The crop is their relaxed
@@ -140,6 +140,12 @@ class Segmenter:
         "ifgc": information fusion + graph cut (paper Section 2.4); "gc": the
         plain graph cut on the CNN probability with the clicks as hard
         constraints (the baseline of the paper's Table 3).
+    exact : bool
+        False (default): refinements solve the graph cut only where the
+        labelling is in doubt and reuse the distance maps of earlier clicks on
+        the same region (:func:`~MIDeepSegLib.core.refinement.refine_ifgc`); True:
+        every refinement recomputes everything and solves the max-flow on the
+        whole region (slower; the reference the benchmarks compare with).
 
     Examples
     --------
@@ -151,7 +157,7 @@ class Segmenter:
 
     def __init__(self, image, spacing=None, model="3d", device="auto", *, lam=LAM, sigma=SIGMA, margin_mm=None,
                  iterations="default", connectivity=None, distance_scale=DISTANCE_SCALE, reach=REACH_FRACTION,
-                 background_reach=BACKGROUND_REACH_FRACTION, refinement="ifgc"):
+                 background_reach=BACKGROUND_REACH_FRACTION, refinement="ifgc", exact=False):
         from ._device import resolve_device  # deferred: loads torch, on first use
 
         self.image = _check_session_image(image)
@@ -176,7 +182,10 @@ class Segmenter:
             raise ValueError("distance_scale must be > 0, got {}".format(distance_scale))
         click_reaches((1,) * self.image.ndim, None, reach, background_reach)  # validates both
         self.reach, self.background_reach = reach, background_reach
+        self.exact = bool(exact)
         self._history = []
+        # Distance maps of the clicks on the current working region (see refine_ifgc's `cache`).
+        self._cache = {"box": None}
 
     # -- session -----------------------------------------------------------------
 
@@ -242,6 +251,13 @@ class Segmenter:
         tick = time.perf_counter()
         probability = np.clip(resize(grid_probability, crop.shape), 0.0, 1.0)
         mask = _components_at(probability >= 0.5, local)
+        self._cache = {"box": None}
+        if not self.exact and self.refinement == "ifgc":
+            # The interior margin points are foreground seeds of every refinement of this region:
+            # their distance maps now (counted in "postprocess"), so that a click computes only its own.
+            self._cache = {"box": box, "refine": {}, "crop": crop}
+            prepare_cache(crop, local, self.spacing, iterations=self.iterations, device=self.device,
+                          cache=self._cache["refine"])
         timings["postprocess"] = time.perf_counter() - tick
         timings["total"] = time.perf_counter() - start
 
@@ -321,7 +337,9 @@ class Segmenter:
         box = state.result.box
         for click in np.vstack([new_fg, new_bg]):
             box = box_union(box, relaxed_bbox(click[None], self.image.shape, self.spacing, self.margin_mm))
-        crop = self._crop(box)
+        if self._cache.get("box") != box:
+            self._cache = {"box": box, "refine": {}, "crop": self._crop(box)}
+        crop = self._cache["crop"]
         cnn_probability = np.zeros(box_shape(box), np.float32)
         inner = tuple(slice(c.start - b.start, c.stop - b.start) for c, b in zip(state.cnn_box, box))
         cnn_probability[inner] = state.cnn_probability
@@ -335,6 +353,7 @@ class Segmenter:
             refined = refine_ifgc(crop, cnn_probability, *seeds, self.spacing, lam=self.lam,
                                   sigma=self.sigma, iterations=self.iterations, device=self.device,
                                   connectivity=self.connectivity, distance_scale=self.distance_scale,
+                                  exact=self.exact, cache=self._cache["refine"],
                                   **click_reaches(crop.shape, self.spacing, self.reach, self.background_reach))
         timings.update(refined.timings)
         timings["total"] = time.perf_counter() - start
@@ -358,6 +377,7 @@ class Segmenter:
     def reset(self):
         """Forget every click and result (the model stays loaded)."""
         self._history = []
+        self._cache = {"box": None}
 
     # -- helpers -----------------------------------------------------------------
 

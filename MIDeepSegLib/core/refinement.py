@@ -23,8 +23,8 @@ from scipy import ndimage
 from .._checks import check_image, check_points, check_probability, check_spacing, points_to_mask
 from .cuemap import DEFAULT_ITERATIONS
 from .fusion import information_fusion
-from .geodesic import geodesic_distances
-from .graphcut import graph_cut
+from .geodesic import StepCosts, geodesic_distances
+from .graphcut import graph_cut, reduced_graph_cut
 from .intensity import rescale_unit
 from ..settings import BACKGROUND_REACH_FRACTION, DISTANCE_SCALE, PAPER_LAM, PAPER_SIGMA, REACH_FRACTION
 
@@ -34,7 +34,7 @@ Refinement = namedtuple("Refinement", ["mask", "probability", "timings"])
 
 def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam=PAPER_LAM, sigma=PAPER_SIGMA,
                 iterations="default", device=None, connectivity=None, backend="scipy",
-                distance_scale=DISTANCE_SCALE, reach_mm=None, background_reach_mm=None):
+                distance_scale=DISTANCE_SCALE, reach_mm=None, background_reach_mm=None, exact=False, cache=None):
     """Information fusion + graph cut.
 
     Parameters
@@ -68,6 +68,24 @@ def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam
         paper's pure geodesic distances.
     background_reach_mm : float > 0, optional
         The same for the background clicks and D^b.
+    exact : bool
+        False (default): the graph cut is solved only where the labelling is
+        in doubt (:func:`~MIDeepSegLib.core.graphcut.reduced_graph_cut`, the same
+        minimum of Eq. 8), Euclidean distances to the seed points are computed
+        directly in float32, and `cache` is used. True: the full-region
+        max-flow of :func:`~MIDeepSegLib.core.graphcut.graph_cut` and
+        ``scipy.ndimage.distance_transform_edt``, as before (the reference the
+        benchmarks compare with). ``backend="simplecrf"`` always solves the
+        full region.
+    cache : dict, optional
+        Kept by the caller between calls on the *same* image region (the
+        Segmenter keeps one per working region). It holds the rescaled image
+        and its geodesic step costs (float16, :class:`~MIDeepSegLib.core.geodesic.StepCosts`),
+        and, per kind of seed, the seeds' geodesic and Euclidean distance
+        maps: the distance to a set of seeds is the minimum of the distances
+        to its parts (also for a fixed number of sweeps: every sweep path
+        starts at one seed), so a call with one more click computes the
+        distances from the new click only. Ignored when `exact`.
 
     Returns
     -------
@@ -81,18 +99,29 @@ def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam
             raise ValueError("{} must be > 0 or None, got {}".format(name, value))
     timings = {}
     start = time.perf_counter()
-    unit = rescale_unit(image)
-    seed_sets = [m for m in (fg, bg) if m.any()]
     if iterations == "default":
         iterations = DEFAULT_ITERATIONS[image.ndim]
-    dists = geodesic_distances(unit, seed_sets, spacing, iterations=iterations, device=device) if seed_sets else []
-    # lamb=1: D is linear in the intensity scale, so scaling D scales the image.
-    dist_fg = distance_scale * dists.pop(0) if fg.any() else np.inf
-    dist_bg = distance_scale * dists.pop(0) if bg.any() else np.inf
-    if reach_mm is not None and fg.any():
-        dist_fg = dist_fg + ndimage.distance_transform_edt(~fg, sampling=spacing) / reach_mm
-    if background_reach_mm is not None and bg.any():
-        dist_bg = dist_bg + ndimage.distance_transform_edt(~bg, sampling=spacing) / background_reach_mm
+    if exact or cache is None:
+        cache = {}
+    unit = _region_cache(image, spacing, iterations, device, cache)
+    dist_fg = dist_bg = np.inf
+    if exact:
+        seed_sets = [m for m in (fg, bg) if m.any()]
+        dists = geodesic_distances(unit, seed_sets, spacing, iterations=iterations, device=device) \
+            if seed_sets else []
+        # lamb=1: D is linear in the intensity scale, so scaling D scales the image.
+        dist_fg = distance_scale * dists.pop(0) if fg.any() else np.inf
+        dist_bg = distance_scale * dists.pop(0) if bg.any() else np.inf
+        if reach_mm is not None and fg.any():
+            dist_fg = dist_fg + ndimage.distance_transform_edt(~fg, sampling=spacing) / reach_mm
+        if background_reach_mm is not None and bg.any():
+            dist_bg = dist_bg + ndimage.distance_transform_edt(~bg, sampling=spacing) / background_reach_mm
+    else:
+        maps = _seed_distances(unit, {"fg": fg, "bg": bg}, spacing, iterations, device, cache)
+        if "fg" in maps:
+            dist_fg = _combine(maps["fg"], distance_scale, reach_mm)
+        if "bg" in maps:
+            dist_bg = _combine(maps["bg"], distance_scale, background_reach_mm)
     timings["geodesic"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -100,10 +129,129 @@ def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam
     timings["fusion"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    mask = graph_cut(unit, fused, spacing, fg, bg, lam=lam, sigma=sigma, connectivity=connectivity,
-                     backend=backend)
+    if exact or backend != "scipy":
+        mask = graph_cut(unit, fused, spacing, fg, bg, lam=lam, sigma=sigma, connectivity=connectivity,
+                         backend=backend)
+    else:
+        mask = reduced_graph_cut(unit, fused, spacing, fg, bg, lam=lam, sigma=sigma, connectivity=connectivity)
     timings["graphcut"] = time.perf_counter() - start
     return Refinement(mask, fused, timings)
+
+
+def prepare_cache(image, foreground, spacing=None, *, iterations="default", device=None, cache):
+    """Fill `cache` for :func:`refine_ifgc` with the foreground seeds' distance maps ahead of the clicks.
+
+    The Segmenter calls this at the end of its initial step with the interior
+    margin points (foreground seeds of every later refinement of the same
+    region), so that a foreground click computes only its own distances, in
+    a box around it.
+
+    Parameters
+    ----------
+    image : (H, W) or (D, H, W) array_like
+        The region's intensities (the same array refine_ifgc will get).
+    foreground : (N, ndim) array_like
+        The seeds, voxel coordinates in the region, array order.
+    cache : dict
+        Filled in place (cleared first if it belongs to another region).
+    """
+    image = check_image(image)
+    spacing = check_spacing(spacing, image.ndim)
+    fg = points_to_mask(check_points(foreground, image.shape, name="foreground"), image.shape)
+    if iterations == "default":
+        iterations = DEFAULT_ITERATIONS[image.ndim]
+    unit = _region_cache(image, spacing, iterations, device, cache)
+    _seed_distances(unit, {"fg": fg}, spacing, iterations, device, cache)
+
+
+def _region_cache(image, spacing, iterations, device, cache):
+    """Make `cache` belong to this region and settings (cleared if it did not); returns the rescaled image."""
+    key = (image.shape, spacing, iterations, str(device))
+    if cache.get("key") != key:
+        cache.clear()
+        cache["key"] = key
+    if "unit" not in cache:
+        cache["unit"] = rescale_unit(image)
+    return cache["unit"]
+
+
+def _seed_distances(unit, seeds, spacing, iterations, device, cache):
+    """Per kind of seed ("fg", "bg": bool masks), (geodesic, Euclidean mm) float32 maps, from `cache`
+    where its seeds are a subset of these (then only the new seeds are computed)."""
+    maps, todo = {}, []
+    for kind, mask in seeds.items():
+        points = np.argwhere(mask)
+        if not len(points):
+            continue
+        known = cache.get(kind)
+        if known is not None:
+            known_points = {tuple(p) for p in known[0]}
+            if known_points <= {tuple(p) for p in points}:
+                new = np.array([p for p in points if tuple(p) not in known_points], dtype=np.intp)
+                todo.append((kind, points, new, known))
+                continue
+        todo.append((kind, points, points, None))
+    needed = [(kind, new) for kind, _, new, _ in todo if len(new)]
+    geodesic = {}
+    if needed:
+        if "costs" not in cache:
+            cache["costs"] = StepCosts(unit, spacing, 1.0, device)
+        masks = []
+        for _, new in needed:
+            m = np.zeros(unit.shape, bool)
+            m[tuple(new.T)] = True
+            masks.append(m)
+        for (kind, _), dist in zip(needed, geodesic_distances(unit, masks, spacing, iterations=iterations,
+                                                             device=device, costs=cache["costs"])):
+            geodesic[kind] = dist
+    for kind, points, new, known in todo:
+        if not len(new):
+            geo, euclid = known[1], known[2]
+        else:
+            geo, euclid = geodesic[kind], point_distance(unit.shape, new, spacing)
+            if known is not None:
+                np.minimum(geo, known[1], out=geo)
+                np.minimum(euclid, known[2], out=euclid)
+        cache[kind] = (points, geo, euclid)
+        maps[kind] = (geo, euclid)
+    return maps
+
+
+def _combine(maps, distance_scale, reach):
+    """D = distance_scale x geodesic (+ Euclidean / reach), float32."""
+    geo, euclid = maps
+    out = np.multiply(geo, np.float32(distance_scale), dtype=np.float32)
+    if reach is not None:
+        out += euclid * np.float32(1.0 / reach)
+    return out
+
+
+def point_distance(shape, points, spacing):
+    """Euclidean distance in mm from every voxel to the nearest of a few points.
+
+    Parameters
+    ----------
+    shape : tuple of int
+    points : (N, ndim) int array, voxel coordinates, array order; N >= 1.
+    spacing : sequence of float, mm per axis.
+
+    Returns
+    -------
+    float32 ndarray, `shape` (the same values as ``scipy.ndimage.distance_transform_edt`` of the
+    complement of the points' mask, in float32, without its float64 map and index arrays).
+    """
+    best = None
+    for point in np.asarray(points):
+        squared = None
+        for axis, (n, c, s) in enumerate(zip(shape, point, spacing)):
+            line = ((np.arange(n, dtype=np.float32) - np.float32(c)) * np.float32(s)) ** 2
+            line = line.reshape((-1,) + (1,) * (len(shape) - axis - 1))
+            squared = line if squared is None else squared + line
+        if best is None:
+            best = np.broadcast_to(squared, shape).astype(np.float32)
+        else:
+            np.minimum(best, squared, out=best)
+    return np.sqrt(best, out=best)
 
 
 def click_reach_mm(shape, spacing, fraction=REACH_FRACTION):

@@ -23,7 +23,7 @@ from scipy import ndimage
 from .._checks import check_image, check_points, check_probability, check_spacing, points_to_mask
 from .cuemap import DEFAULT_ITERATIONS
 from .fusion import information_fusion
-from .geodesic import StepCosts, geodesic_distances
+from .geodesic import COARSE_MIN_VOXELS, CoarseGrid, StepCosts, geodesic_distances
 from .graphcut import graph_cut, reduced_graph_cut
 from .intensity import rescale_unit
 from ..settings import BACKGROUND_REACH_FRACTION, DISTANCE_SCALE, PAPER_LAM, PAPER_SIGMA, REACH_FRACTION
@@ -193,7 +193,13 @@ def _seed_distances(unit, seeds, spacing, iterations, device, cache):
         todo.append((kind, points, points, None))
     needed = [(kind, new) for kind, _, new, _ in todo if len(new)]
     geodesic = {}
-    if needed:
+    if needed and unit.size > COARSE_MIN_VOXELS:
+        # Large region: approximate maps from a coarser grid (docs/latency.md: Dice vs exact >= 0.995).
+        if "coarse" not in cache:
+            cache["coarse"] = CoarseGrid(unit, spacing, 1.0, device)
+        for (kind, _), dist in zip(needed, cache["coarse"].distances([new for _, new in needed], iterations)):
+            geodesic[kind] = dist
+    elif needed:
         if "costs" not in cache:
             cache["costs"] = StepCosts(unit, spacing, 1.0, device)
         masks = []

@@ -107,7 +107,8 @@ Refinement = namedtuple("Refinement", ["mask", "probability", "timings"])
 
 def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam=5.0, sigma=0.1,
                 iterations="default", device=None, connectivity=None, backend="scipy",
-                distance_scale=DISTANCE_SCALE, reach_mm=None, background_reach_mm=None):
+                distance_scale=DISTANCE_SCALE, reach_mm=None, background_reach_mm=None, anchors=None,
+                anchor_reach_mm=None):
     """Information fusion + graph cut.
 
     Parameters
@@ -140,20 +141,31 @@ def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam
         paper's pure geodesic distances.
     background_reach_mm : float > 0, optional
         The same for the background clicks and D^b.
+    anchors : (M, ndim) array_like, optional
+        More foreground seeds with their own reach, `anchor_reach_mm` (the
+        Segmenter passes the interior margin points here: they lie all
+        around the object, so they may reach further than a click). D^f is
+        the geodesic distance to all foreground seeds plus the smaller of the
+        two Euclidean terms.
 
     Returns
     -------
     Refinement(mask, probability=R^f, timings={"geodesic", "fusion", "graphcut"})
     """
     image, probability, fg, bg, spacing = _prepare(image, probability, foreground, background, spacing)
+    anchor = points_to_mask(check_points(anchors, image.shape, name="anchors"), image.shape)
+    if (anchor & bg).any():
+        raise ValueError("an anchor and a background click fall on the same voxel")
     if not distance_scale > 0:
         raise ValueError("distance_scale must be > 0, got {}".format(distance_scale))
-    for name, value in (("reach_mm", reach_mm), ("background_reach_mm", background_reach_mm)):
+    for name, value in (("reach_mm", reach_mm), ("background_reach_mm", background_reach_mm),
+                        ("anchor_reach_mm", anchor_reach_mm)):
         if value is not None and not value > 0:
             raise ValueError("{} must be > 0 or None, got {}".format(name, value))
     timings = {}
     start = time.perf_counter()
     unit = rescale_unit(image)
+    clicks_fg, fg = fg, fg | anchor
     seed_sets = [m for m in (fg, bg) if m.any()]
     if iterations == "default":
         iterations = DEFAULT_ITERATIONS[image.ndim]
@@ -161,7 +173,12 @@ def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam
     # lamb=1: D is linear in the intensity scale, so scaling D scales the image.
     dist_fg = distance_scale * dists.pop(0) if fg.any() else np.inf
     dist_bg = distance_scale * dists.pop(0) if bg.any() else np.inf
-    if reach_mm is not None and fg.any():
+    if anchor.any() and (reach_mm is not None or anchor_reach_mm is not None):
+        # Each group's Euclidean term with its own reach (None: no decay for that group).
+        terms = [ndimage.distance_transform_edt(~group, sampling=spacing) / reach if reach is not None else 0.0
+                 for group, reach in ((clicks_fg, reach_mm), (anchor, anchor_reach_mm)) if group.any()]
+        dist_fg = dist_fg + (np.minimum(*terms) if len(terms) == 2 else terms[0])
+    elif reach_mm is not None and fg.any():
         dist_fg = dist_fg + ndimage.distance_transform_edt(~fg, sampling=spacing) / reach_mm
     if background_reach_mm is not None and bg.any():
         dist_bg = dist_bg + ndimage.distance_transform_edt(~bg, sampling=spacing) / background_reach_mm

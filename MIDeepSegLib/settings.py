@@ -49,16 +49,25 @@ SIGMA = 0.2
 
 #: The fusion measures geodesic distances on the crop rescaled to
 #: [0, DISTANCE_SCALE] (see :mod:`MIDeepSegLib.refinement`).
-DISTANCE_SCALE = 5.0
+DISTANCE_SCALE = 3.0
 
 #: A foreground seed's reach as a fraction of the working region's mean extent.
 REACH_FRACTION = 0.2
 
+#: The interior margin points' reach, as a fraction of the same extent.
+POINT_REACH_FRACTION = 0.5
+
 #: A background click's reach, as a fraction of the same extent.
-BACKGROUND_REACH_FRACTION = 1.0
+BACKGROUND_REACH_FRACTION = 0.2
+
+
+#: Segmenter.initial runs IF-GC with the interior margin points as the only clicks (True) instead of
+#: thresholding the CNN's probability at 0.5 (False, the paper's initial result).
+INITIAL_FUSION = True
 
 
 def as_keywords():
     """The values above as ``Segmenter`` keywords (how validation results record them)."""
     return {"lam": LAM, "sigma": SIGMA, "distance_scale": DISTANCE_SCALE, "reach": REACH_FRACTION,
-            "background_reach": BACKGROUND_REACH_FRACTION}
+            "point_reach": POINT_REACH_FRACTION, "background_reach": BACKGROUND_REACH_FRACTION,
+            "initial_fusion": INITIAL_FUSION}

@@ -1,0 +1,112 @@
+"""Development driver: MIDeepSeg (IF-GC) vs GeoS on a folder data set with the benchmark's simulated user.
+
+A lighter `mideepseg benchmark` for choosing settings: only MIDeepSeg and
+GeoS (no GC / paper replays, no figures), the same cases, points and clicks
+(case k of dimension d draws its points from ``default_rng([seed, d, k])``).
+
+Usage: python scripts/organ_eval.py FOLDER --dim 3 --clicks 5 [--set reach=0.3 ...] [--out runs.json]
+"""
+
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser()
+    parser.add_argument("folder")
+    parser.add_argument("--dim", type=int, default=3)
+    parser.add_argument("--clicks", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--set", action="append", default=[], help="Segmenter keyword=value")
+    parser.add_argument("--only", help="comma-separated substrings of case names")
+    parser.add_argument("--no-geos", action="store_true")
+    parser.add_argument("--axes", default="0", help="2D: slice axes through each object's centre")
+    parser.add_argument("--out")
+    args = parser.parse_args(argv)
+
+    from MIDeepSegLib.benchmark import _peer_step, _refine_step, folder_cases, simulate_clicks
+    from MIDeepSegLib.peers import PEERS
+    from MIDeepSegLib.segmenter import Segmenter, _load_model
+    from MIDeepSegLib.simulate import interior_margin_points
+    from MIDeepSegLib.crop import relaxed_bbox
+
+    overrides = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        overrides[key] = None if value == "None" else float(value)
+    model = _load_model("{}d".format(args.dim), "cpu")
+    margin = model[1].margin_mm
+    cases = folder_cases(args.folder, args.dim, axes=tuple(int(a) for a in args.axes.split(",")))
+    if args.only:
+        cases = [c for c in cases if any(s in c.name for s in args.only.split(","))]
+    records = []
+    for k, case in enumerate(cases):
+        rng = np.random.default_rng([args.seed, args.dim, k])
+        points = interior_margin_points(case.truth, rng, case.spacing)
+        tick = time.perf_counter()
+        seg = Segmenter(case.image, case.spacing, model=model, device="cpu", **overrides)
+        res = seg.initial(points)
+        step = _ifgc_step(seg, res)
+        rec = {"case": case.name, "voxels": int(case.truth.sum()), "shape": list(case.image.shape)}
+        rec["mideepseg"], _ = simulate_clicks(step, case.truth, case.spacing, points, res.box,
+                                              max_clicks=args.clicks, margin_mm=margin)
+        rec["mideepseg_s"] = round(time.perf_counter() - tick, 1)
+        if not args.no_geos:
+            tick = time.perf_counter()
+            box = relaxed_bbox(points, case.image.shape, case.spacing, margin)
+            rec["geos"], _ = simulate_clicks(_peer_step(PEERS["geos"], case.image, case.spacing), case.truth,
+                                             case.spacing, points, box, max_clicks=args.clicks, margin_mm=margin)
+            rec["geos_s"] = round(time.perf_counter() - tick, 1)
+        records.append(rec)
+        line = "{:40s} {:8d} M {} ({:.0f}s)".format(case.name, rec["voxels"], _curve(rec["mideepseg"]),
+                                                   rec["mideepseg_s"])
+        if "geos" in rec:
+            line += "  G {}".format(_curve(rec["geos"]))
+        print(line, flush=True)
+    summary(records, args.clicks)
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump({"args": vars(args), "records": records}, f)
+
+
+def _ifgc_step(seg, res):
+    """The Segmenter's own refine(), replaying all clicks of the simulated user from its initial state."""
+    state_len = len(seg._history)
+
+    def step(fg, bg, box, k):
+        if k == 0:
+            return res.mask, res.timings["total"]
+        del seg._history[state_len:]
+        n_points = len(seg._history[-1].points)
+        tick = time.perf_counter()
+        out = seg.refine(foreground=fg[n_points:] if len(fg) > n_points else None,
+                         background=bg if len(bg) else None)
+        return out.mask, time.perf_counter() - tick
+    return step
+
+
+def _curve(record):
+    return " ".join("{:.3f}".format(d) for d in record["dice"])
+
+
+def summary(records, clicks):
+    ks = [k for k in (0, 1, 3, 5, 10) if k <= clicks]
+    for method in ("mideepseg", "geos"):
+        rows = [r[method]["dice"] for r in records if method in r]
+        if not rows:
+            continue
+        d = np.array(rows)
+        steps = np.diff(d, axis=1)
+        clicked = [len(r[method]["clicks"]) for r in records if method in r]
+        n_clicks = sum(clicked)
+        drops = sum(int((steps[i, :clicked[i]] < -0.03).sum()) for i in range(len(rows)))
+        print("{:10s} {}  drops>0.03: {}/{}".format(
+            method, " / ".join("{:.3f}".format(d[:, k].mean()) for k in ks), drops, n_clicks))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -996,7 +996,7 @@ class MIDeepSegTest(ScriptedLoadableModuleTest):
     @staticmethod
     def _correctionClick(mask, reference, spacing):
         """The simulated user's next click (MIDeepSegLib.simulate): (array point, is foreground) or None."""
-        from MIDeepSegLib.simulate import refinement_click
+        from MIDeepSegLib.core.simulate import refinement_click
 
         click = refinement_click(mask, reference, spacing)
         return None if click is None else (click.point, click.foreground)

@@ -33,7 +33,7 @@ def main(argv=None):
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
-    from .checkpoint import CheckpointError
+    from .model.checkpoint import CheckpointError
 
     try:
         return args.run(args) or 0
@@ -188,7 +188,7 @@ def _parser():
 def _benchmark(args):
     import shlex
 
-    from .benchmark import run_benchmark
+    from .evaluation.benchmark import run_benchmark
 
     encodings = {}
     for item in args.encoding_model:
@@ -229,9 +229,9 @@ def _shape_kinds(items):
 def _train(args):
     import shlex
 
-    from .checkpoint import ModelConfig
-    from .datasets import build_sources
-    from .training import train
+    from .model.checkpoint import ModelConfig
+    from .training.datasets import build_sources
+    from .training.loop import train
 
     options = {}
     if args.features:
@@ -252,7 +252,7 @@ def _train(args):
 
 
 def _validate(args):
-    from .validation import run_validation
+    from .evaluation.validation import run_validation
 
     run_validation(args.model, json_path=args.json, markdown_path=args.markdown, card_path=args.card,
                    record=args.record, max_clicks=args.max_clicks, brain=not args.no_brain,
@@ -330,7 +330,7 @@ def _segment(args):
 
 
 def _demo(args):
-    from .demo import run_demo
+    from .evaluation.demo import run_demo
 
     run_demo(args.out, seed=args.seed, device=args.device)
     return 0

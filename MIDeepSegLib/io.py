@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from ._validation import check_points, check_spacing
+from ._checks import check_points, check_spacing
 from .geometry import array_to_physical, ijk_to_physical_matrix, physical_to_array
 
 #: "@schema" of the markups files written by :func:`write_points` (Slicer 5).

@@ -12,10 +12,10 @@ import warnings
 import numpy as np
 from scipy import ndimage
 
-from ._validation import check_points, check_spacing
-from .crop import box_shape, box_union, relaxed_bbox, shift_points
-from .preprocess import network_input, resize
-from .refinement import click_reach_mm, click_reaches, refine_ifgc
+from ._checks import check_points, check_spacing
+from .core.crop import box_shape, box_union, relaxed_bbox, shift_points
+from .core.refinement import click_reach_mm, click_reaches, refine_ifgc
+from .model.preprocess import network_input, resize
 from .settings import (BACKGROUND_REACH_FRACTION, DISTANCE_SCALE, INITIAL_FUSION, LAM, POINT_REACH_FRACTION,
                        REACH_FRACTION, SIGMA)
 
@@ -364,7 +364,7 @@ def _components_at(mask, points):
 
 def _load_model(model, device):
     """(network, config) for a name, a path or an already loaded pair; cached per file and device."""
-    from .checkpoint import ModelConfig, load_checkpoint, resolve_model
+    from .model.checkpoint import ModelConfig, load_checkpoint, resolve_model
 
     if isinstance(model, tuple) and len(model) == 2 and isinstance(model[1], ModelConfig):
         network, config = model

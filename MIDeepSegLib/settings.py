@@ -5,8 +5,8 @@ benchmark and the Slicer module use by default. Plain numbers: the Slicer
 module imports this at start-up, before torch or scipy may be installed.
 
 What each setting does is described where it acts: ``lam`` and ``sigma`` in
-:func:`MIDeepSegLib.graphcut.graph_cut` (Eq. 8-11), the distance scale and
-the two reaches in :mod:`MIDeepSegLib.refinement`.
+:func:`MIDeepSegLib.core.graphcut.graph_cut` (Eq. 8-11), the distance scale and
+the two reaches in :mod:`MIDeepSegLib.core.refinement`.
 
 How they were chosen
 --------------------
@@ -48,7 +48,7 @@ LAM = 0.5
 SIGMA = 0.2
 
 #: The fusion measures geodesic distances on the crop rescaled to
-#: [0, DISTANCE_SCALE] (see :mod:`MIDeepSegLib.refinement`).
+#: [0, DISTANCE_SCALE] (see :mod:`MIDeepSegLib.core.refinement`).
 DISTANCE_SCALE = 3.0
 
 #: A foreground seed's reach as a fraction of the working region's mean extent.

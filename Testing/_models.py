@@ -4,9 +4,9 @@ Not a test file: a helper imported by ``test_segmenter.py`` and ``test_cli.py``.
 
 The samples go through exactly the path the :class:`~MIDeepSegLib.Segmenter`
 uses at inference: simulated interior margin points
-(:func:`~MIDeepSegLib.simulate.interior_margin_points`), their relaxed bounding
-box (:func:`~MIDeepSegLib.crop.relaxed_bbox`), the crop and its EGD cue map on
-the network grid (:func:`~MIDeepSegLib.preprocess.network_input`). The target
+(:func:`~MIDeepSegLib.core.simulate.interior_margin_points`), their relaxed bounding
+box (:func:`~MIDeepSegLib.core.crop.relaxed_bbox`), the crop and its EGD cue map on
+the network grid (:func:`~MIDeepSegLib.model.preprocess.network_input`). The target
 is the object's mask resized to that grid. Training is soft Dice + Adam,
 seeded (``torch.manual_seed`` and a ``numpy`` Generator).
 
@@ -80,9 +80,9 @@ def scene(shape, rng, spacing=None, *, distractor=None):
 
 def sample(config, image, mask, rng, spacing):
     """(network input (2, *input_size), target (*input_size)) of one scene, as the Segmenter prepares it."""
-    from MIDeepSegLib.crop import relaxed_bbox, shift_points
-    from MIDeepSegLib.preprocess import network_input, resize
-    from MIDeepSegLib.simulate import interior_margin_points
+    from MIDeepSegLib.core.crop import relaxed_bbox, shift_points
+    from MIDeepSegLib.model.preprocess import network_input, resize
+    from MIDeepSegLib.core.simulate import interior_margin_points
 
     points = interior_margin_points(mask, rng, spacing)
     box = relaxed_bbox(points, mask.shape, spacing, config.margin_mm)
@@ -121,7 +121,7 @@ def train(config, *, samples, steps, batch, shape, spacings, seed=0, lr=1e-2):
 def _train(config, samples, steps, batch, shape, spacings, seed, lr):
     import torch
 
-    from MIDeepSegLib.checkpoint import build_model
+    from MIDeepSegLib.model.checkpoint import build_model
 
     start = time.perf_counter()
     torch.manual_seed(seed)
@@ -155,9 +155,9 @@ def _train(config, samples, steps, batch, shape, spacings, seed, lr):
 
 def heldout_dice(path, ndim, count=12, seed=12345, shape=None, spacings=None):
     """Dice of ``Segmenter(model=path).initial(simulated points)`` on fresh scenes; list of floats."""
-    from MIDeepSegLib.metrics import dice
+    from MIDeepSegLib.core.metrics import dice
     from MIDeepSegLib.segmenter import Segmenter
-    from MIDeepSegLib.simulate import interior_margin_points
+    from MIDeepSegLib.core.simulate import interior_margin_points
 
     rng = np.random.default_rng(seed)
     shape = shape or ((64, 64) if ndim == 2 else (24, 40, 40))
@@ -183,7 +183,7 @@ def trained_models():
         return _CACHE["models"]
     import atexit
 
-    from MIDeepSegLib.checkpoint import ModelConfig, save_checkpoint
+    from MIDeepSegLib.model.checkpoint import ModelConfig, save_checkpoint
 
     folder = Path(tempfile.mkdtemp(prefix="mideepseg-tiny-models-"))
     atexit.register(shutil.rmtree, str(folder), True)

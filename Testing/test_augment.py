@@ -1,11 +1,11 @@
-"""Training augmentations: random drawing apart from deterministic application (MIDeepSegLib.augment)."""
+"""Training augmentations: random drawing apart from deterministic application (training.augment)."""
 
 import math
 
 import numpy as np
 import pytest
 
-from MIDeepSegLib.augment import Augmentation, apply_augmentation, draw_augmentation
+from MIDeepSegLib.training.augment import Augmentation, apply_augmentation, draw_augmentation
 
 IDENTITY = Augmentation(None, (False, False), 1.0, False)
 

@@ -1,4 +1,4 @@
-"""Tests for MIDeepSegLib.benchmark, MIDeepSegLib.peers and MIDeepSegLib.charts.
+"""Tests for MIDeepSegLib.evaluation: benchmark, peers and charts.
 
 The benchmark's machinery is checked in quick mode on synthetic cases (no
 data files, no trained weights); the classical methods on easy synthetic
@@ -13,12 +13,12 @@ import pytest
 import torch
 from conftest import SPACING_2D, SPACING_3D, make_blob_image
 
-from MIDeepSegLib import benchmark, peers
-from MIDeepSegLib.charts import bar_chart, draw_text, line_chart, text_size
-from MIDeepSegLib.checkpoint import ModelConfig, build_model, save_checkpoint
-from MIDeepSegLib.crop import relaxed_bbox
-from MIDeepSegLib.metrics import dice
-from MIDeepSegLib.simulate import interior_margin_points
+from MIDeepSegLib.evaluation import benchmark, peers
+from MIDeepSegLib.evaluation.charts import bar_chart, draw_text, line_chart, text_size
+from MIDeepSegLib.model.checkpoint import ModelConfig, build_model, save_checkpoint
+from MIDeepSegLib.core.crop import relaxed_bbox
+from MIDeepSegLib.core.metrics import dice
+from MIDeepSegLib.core.simulate import interior_margin_points
 
 QUICK_PEERS = ("graphcut", "random_walker", "geos")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -36,7 +36,7 @@ def quick_run(tmp_path_factory):
     """One quick benchmark on synthetic 2D and 3D cases, written to a folder."""
     out = tmp_path_factory.mktemp("bench")
     # Without any model (as on a machine without shipped weights): hide Resources/Models.
-    from MIDeepSegLib import checkpoint
+    from MIDeepSegLib.model import checkpoint
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(checkpoint, "model_search_dirs", lambda: [out / "no-models"])
         results = benchmark.run_benchmark("synthetic", dims=(2, 3), quick=True, seed=3,
@@ -112,7 +112,7 @@ def test_quick_mode_csv_and_report(quick_run):
 
 def test_deterministic_by_seed(quick_run, tmp_path, monkeypatch):
     results, _ = quick_run
-    from MIDeepSegLib import checkpoint
+    from MIDeepSegLib.model import checkpoint
     monkeypatch.setattr(checkpoint, "model_search_dirs", lambda: [tmp_path / "no-models"])
     again = benchmark.run_benchmark("synthetic", dims=(2, 3), quick=True, seed=3,
                                     peers=_installed(QUICK_PEERS), device="cpu", progress=False,

@@ -1,13 +1,13 @@
-"""Tests for MIDeepSegLib.checkpoint: file format, loading errors, model lookup, devices."""
+"""Tests for MIDeepSegLib.model.checkpoint: file format, loading errors, model lookup, devices."""
 
 import zipfile
 
 import pytest
 import torch
 
-from MIDeepSegLib import checkpoint as ck
+from MIDeepSegLib.model import checkpoint as ck
 from MIDeepSegLib._device import resolve_device
-from MIDeepSegLib.checkpoint import (
+from MIDeepSegLib.model.checkpoint import (
     CheckpointError,
     ModelConfig,
     build_model,
@@ -15,7 +15,7 @@ from MIDeepSegLib.checkpoint import (
     resolve_model,
     save_checkpoint,
 )
-from MIDeepSegLib.network import UNet
+from MIDeepSegLib.model.network import UNet
 
 
 def _small_config(**kwargs):

@@ -21,8 +21,8 @@ import SimpleITK as sitk
 
 from conftest import euler_rotation
 from MIDeepSegLib import cli, io
-from MIDeepSegLib.metrics import dice
-from MIDeepSegLib.simulate import interior_margin_points, refinement_click
+from MIDeepSegLib.core.metrics import dice
+from MIDeepSegLib.core.simulate import interior_margin_points, refinement_click
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAPE = (20, 44, 40)                 # array order (z, y, x)
@@ -315,7 +315,7 @@ def test_demo(tmp_path, models, monkeypatch, capsys, with_network):
         folder.mkdir()
         (folder / "mideepseg_2d.pt").write_bytes(models["2d"].read_bytes())
         monkeypatch.setenv("MIDEEPSEG_MODELS_DIR", str(folder))
-    from MIDeepSegLib import checkpoint
+    from MIDeepSegLib.model import checkpoint
     search = [tmp_path / "models"] if with_network else [tmp_path / "empty"]  # hide any shipped weights
     monkeypatch.setattr(checkpoint, "model_search_dirs", lambda: search)
     out = tmp_path / "demo"

@@ -1,4 +1,4 @@
-"""Tests for MIDeepSegLib.cuemap: EGD (paper Eq. 1) and the Table 2 ablation encodings."""
+"""Tests for MIDeepSegLib.core.cuemap: EGD (paper Eq. 1) and the Table 2 ablation encodings."""
 
 import math
 
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from conftest import SPACING_2D, SPACING_3D, dijkstra_reference, make_blob_image
 
-from MIDeepSegLib import cuemap
-from MIDeepSegLib.geodesic import geodesic_distance
-from MIDeepSegLib.intensity import rescale_unit
+from MIDeepSegLib.core import cuemap
+from MIDeepSegLib.core.geodesic import geodesic_distance
+from MIDeepSegLib.core.intensity import rescale_unit
 
 
 def _case(ndim, seed=0):

@@ -1,4 +1,4 @@
-"""Folder data sets, mixtures and the --data names (MIDeepSegLib.datasets)."""
+"""Folder data sets, mixtures and the --data names (MIDeepSegLib.training.datasets)."""
 
 import warnings
 
@@ -7,7 +7,7 @@ import pytest
 import SimpleITK as sitk
 from scipy import ndimage
 
-from MIDeepSegLib.datasets import FolderDataset, MixedSource, Scene, build_sources, largest_component
+from MIDeepSegLib.training.datasets import FolderDataset, MixedSource, Scene, build_sources, largest_component
 
 
 def _write(path, array, spacing):

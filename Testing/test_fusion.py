@@ -1,4 +1,4 @@
-"""Tests for MIDeepSegLib.fusion: information fusion, paper Eq. 3-7.
+"""Tests for MIDeepSegLib.core.fusion: information fusion, paper Eq. 3-7.
 
 The reference below is a literal float64 transcription of the paper's
 equations (including the background maps of Eq. 4 and 6, which the module
@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from MIDeepSegLib.fusion import information_fusion
+from MIDeepSegLib.core.fusion import information_fusion
 
 ATOL = 2e-7
 

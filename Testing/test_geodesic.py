@@ -1,4 +1,4 @@
-"""Tests for MIDeepSegLib.geodesic: the plane-sweep geodesic distance transform.
+"""Tests for MIDeepSegLib.core.geodesic: the plane-sweep geodesic distance transform.
 
 Proof required by issue 2: the converged transform equals an exact shortest
 path reference (scipy's Dijkstra on the same 8- / 26-neighbour graph with
@@ -31,7 +31,7 @@ from conftest import (
     sphere_with_gap,
 )
 
-from MIDeepSegLib.geodesic import geodesic_distance, geodesic_distances
+from MIDeepSegLib.core.geodesic import geodesic_distance, geodesic_distances
 
 #: Asserted bound on |D - D_dijkstra| / D_dijkstra for converged distances
 #: (float32 accumulation along paths of up to ~60 steps); measured max 9.7e-7.

@@ -1,4 +1,4 @@
-"""Tests for MIDeepSegLib.graphcut: exact min cut of paper Eq. 8-11 with hard constraints (Eq. 9).
+"""Tests for MIDeepSegLib.core.graphcut: exact min cut of paper Eq. 8-11 with hard constraints (Eq. 9).
 
 Proof required by issue 2:
 * the same labels as SimpleCRF's maxflow2d / maxflow3d and
@@ -19,8 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
 
-from MIDeepSegLib import graphcut
-from MIDeepSegLib.graphcut import energy, graph_cut
+from MIDeepSegLib.core import graphcut
+from MIDeepSegLib.core.graphcut import energy, graph_cut
 
 
 def _random_problem(shape, rng, n_seeds=0):

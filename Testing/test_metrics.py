@@ -1,4 +1,4 @@
-"""Tests for MIDeepSegLib.metrics: Dice, ASSD and HD95 in mm, with anisotropic spacing.
+"""Tests for MIDeepSegLib.core.metrics: Dice, ASSD and HD95 in mm, with anisotropic spacing.
 
 Expected values are derived analytically (formulas in each test), or, for one
 3D case, by brute force over all surface-voxel pairs.
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
 
-from MIDeepSegLib.metrics import assd, dice, hd95
+from MIDeepSegLib.core.metrics import assd, dice, hd95
 
 
 def _square(shape, centre, radius):

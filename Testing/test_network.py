@@ -1,9 +1,9 @@
-"""Tests for MIDeepSegLib.network: the 2D / 3D UNet."""
+"""Tests for MIDeepSegLib.model.network: the 2D / 3D UNet."""
 
 import pytest
 import torch
 
-from MIDeepSegLib.network import UNet
+from MIDeepSegLib.model.network import UNet
 
 # (spatial_dims, in_channels, out_channels, features, input spatial size)
 SHAPE_CASES = [

@@ -23,7 +23,7 @@ _VERMIN = [sys.executable, "-c", "import sys; from vermin import main; sys.exit(
 
 def test_package_found():
     assert len(SOURCES) >= 10
-    assert (PACKAGE / "geodesic.py") in SOURCES
+    assert (PACKAGE / "core" / "geodesic.py") in SOURCES
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.relative_to(PACKAGE).as_posix())
@@ -55,7 +55,7 @@ def test_vermin_check_can_fail(tmp_path):
     assert result.returncode != 0, result.stdout
 
 
-@pytest.mark.parametrize("module", ["geodesic", "fusion"])
+@pytest.mark.parametrize("module", ["core.geodesic", "core.fusion"])
 def test_doctest_examples(module):
     mod = importlib.import_module("MIDeepSegLib." + module)
     result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)

@@ -1,4 +1,4 @@
-"""Tests for MIDeepSegLib.refinement: IF-GC (paper Section 2.4) and the plain GC baseline.
+"""Tests for MIDeepSegLib.core.refinement: IF-GC (paper Section 2.4) and the plain GC baseline.
 
 The synthetic case: a bright homogeneous object (a disc / ball plus a
 rectangular protrusion) on a dark background, and a second bright structure
@@ -10,12 +10,12 @@ the protrusion (under-segmentation) and claims the other structure
 import numpy as np
 import pytest
 
-from MIDeepSegLib.cuemap import DEFAULT_ITERATIONS
-from MIDeepSegLib.geodesic import geodesic_distances
-from MIDeepSegLib.graphcut import graph_cut
-from MIDeepSegLib.intensity import rescale_unit
-from MIDeepSegLib.metrics import dice
-from MIDeepSegLib.refinement import (
+from MIDeepSegLib.core.cuemap import DEFAULT_ITERATIONS
+from MIDeepSegLib.core.geodesic import geodesic_distances
+from MIDeepSegLib.core.graphcut import graph_cut
+from MIDeepSegLib.core.intensity import rescale_unit
+from MIDeepSegLib.core.metrics import dice
+from MIDeepSegLib.core.refinement import (
     BACKGROUND_REACH_FRACTION,
     DISTANCE_SCALE,
     REACH_FRACTION,

@@ -1,13 +1,13 @@
-"""Training examples: scene -> augmentation -> simulated user -> network input (MIDeepSegLib.sampler)."""
+"""Training examples: scene -> augmentation -> simulated user -> network input (training.sampler)."""
 
 import numpy as np
 import pytest
 
-from MIDeepSegLib.checkpoint import ModelConfig
-from MIDeepSegLib.datasets import Scene
-from MIDeepSegLib.preprocess import network_input
-from MIDeepSegLib.sampler import ExampleSampler, example_rng
-from MIDeepSegLib.synthesis import ShapeSynthesis
+from MIDeepSegLib.model.checkpoint import ModelConfig
+from MIDeepSegLib.training.datasets import Scene
+from MIDeepSegLib.model.preprocess import network_input
+from MIDeepSegLib.training.sampler import ExampleSampler, example_rng
+from MIDeepSegLib.training.synthesis import ShapeSynthesis
 
 CONFIG_2D = ModelConfig(2, features=(8, 16, 32), input_size=(32, 32))
 CONFIG_3D = ModelConfig(3, features=(4, 8, 16), input_size=(16, 24, 24))
@@ -59,8 +59,8 @@ def test_the_crop_surrounds_the_object_and_matches_network_input():
     # same input as the Segmenter's path for the same crop and points
     rng = np.random.default_rng(0)
     scene = _Disc().sample(rng, 2)
-    from MIDeepSegLib.crop import relaxed_bbox, shift_points
-    from MIDeepSegLib.sampler import _margin_points
+    from MIDeepSegLib.core.crop import relaxed_bbox, shift_points
+    from MIDeepSegLib.training.sampler import _margin_points
 
     points = _margin_points(scene.mask, rng, scene.spacing)
     rng.uniform(1, 1, size=2)  # the sampler draws the margin jitter here

@@ -15,10 +15,10 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from MIDeepSegLib.checkpoint import CheckpointError, ModelConfig, build_model, save_checkpoint
-from MIDeepSegLib.metrics import dice
+from MIDeepSegLib.model.checkpoint import CheckpointError, ModelConfig, build_model, save_checkpoint
+from MIDeepSegLib.core.metrics import dice
 from MIDeepSegLib.segmenter import MIN_POINTS, Result, Segmenter
-from MIDeepSegLib.simulate import interior_margin_points, refinement_click
+from MIDeepSegLib.core.simulate import interior_margin_points, refinement_click
 
 SPACING_3D = (2.0, 0.8, 0.8)
 INITIAL_STAGES = {"crop", "egd", "cnn", "postprocess", "total"}

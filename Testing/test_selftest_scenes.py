@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from MIDeepSegLib.checkpoint import resolve_model
-from MIDeepSegLib.metrics import dice
+from MIDeepSegLib.model.checkpoint import resolve_model
+from MIDeepSegLib.core.metrics import dice
 from MIDeepSegLib.scenes import insert_lesion, margin_points, tilted_lesion_volume
 from MIDeepSegLib.segmenter import Segmenter
 from MIDeepSegLib.session import ClickSession
-from MIDeepSegLib.simulate import refinement_click
+from MIDeepSegLib.core.simulate import refinement_click
 
 COLIN27 = Path("/usr/share/mricron/templates/ch2.nii.gz")
 

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from MIDeepSegLib.metrics import dice
+from MIDeepSegLib.core.metrics import dice
 from MIDeepSegLib.segmenter import Segmenter
 from MIDeepSegLib.session import ClickSession
-from MIDeepSegLib.simulate import interior_margin_points, refinement_click
+from MIDeepSegLib.core.simulate import interior_margin_points, refinement_click
 
 
 class _Recorder:

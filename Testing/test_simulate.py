@@ -1,4 +1,4 @@
-"""Tests for MIDeepSegLib.simulate: interior margin points (paper Section 2.1) and refinement clicks.
+"""Tests for MIDeepSegLib.core.simulate: interior margin points (paper Section 2.1) and refinement clicks.
 
 Measured on the shapes below (40 seeds each): point depth (distance to the
 background in voxels of the finest axis) in [2, 4.24] for isotropic and
@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from MIDeepSegLib.crop import relaxed_bbox
-from MIDeepSegLib.simulate import Click, interior_margin_points, refinement_click
+from MIDeepSegLib.core.crop import relaxed_bbox
+from MIDeepSegLib.core.simulate import Click, interior_margin_points, refinement_click
 
 
 def _ball(shape, centre, radius):

@@ -1,4 +1,4 @@
-"""Synthetic scenes: random shapes and label-map synthesis (MIDeepSegLib.synthesis)."""
+"""Synthetic scenes: random shapes and label-map synthesis (MIDeepSegLib.training.synthesis)."""
 
 import re
 from pathlib import Path
@@ -8,8 +8,8 @@ import pytest
 import SimpleITK as sitk
 from scipy import ndimage
 
-from MIDeepSegLib import synthesis
-from MIDeepSegLib.synthesis import (
+from MIDeepSegLib.training import synthesis
+from MIDeepSegLib.training.synthesis import (
     SHAPE_KINDS,
     VALIDATION_LABELS_AAL,
     LabelMapSynthesis,

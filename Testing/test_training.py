@@ -1,4 +1,4 @@
-"""Training: loss, schedule, checkpoints, resume, CLI and 2-process DDP (MIDeepSegLib.training)."""
+"""Training: loss, schedule, checkpoints, resume, CLI and 2-process DDP (MIDeepSegLib.training.loop)."""
 
 import json
 import os
@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from MIDeepSegLib.checkpoint import ModelConfig, load_checkpoint
+from MIDeepSegLib.model.checkpoint import ModelConfig, load_checkpoint
 from MIDeepSegLib.segmenter import Segmenter
-from MIDeepSegLib.synthesis import ShapeSynthesis
-from MIDeepSegLib.training import dice_loss, learning_rate, load_train_state, train, train_state_path
+from MIDeepSegLib.training.synthesis import ShapeSynthesis
+from MIDeepSegLib.training.loop import dice_loss, learning_rate, load_train_state, train, train_state_path
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = dict(features=(8, 16, 32), input_size=(32, 32))
@@ -171,8 +171,8 @@ def test_ddp_two_processes_gloo(tmp_path):
 
 
 def test_init_starts_from_a_checkpoint_and_records_it(tmp_path):
-    from MIDeepSegLib.checkpoint import load_checkpoint
-    from MIDeepSegLib.modelcard import render_model_card
+    from MIDeepSegLib.model.checkpoint import load_checkpoint
+    from MIDeepSegLib.evaluation.modelcard import render_model_card
 
     config = ModelConfig(2, **TINY)
     options = dict(batch_size=2, lr=1e-3, val_every=2, val_size=2, device="cpu", progress=False)

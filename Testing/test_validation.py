@@ -1,4 +1,4 @@
-"""Validation on unseen structures and model cards (MIDeepSegLib.validation, MIDeepSegLib.modelcard)."""
+"""Validation on unseen structures and model cards (MIDeepSegLib.evaluation: validation, modelcard)."""
 
 import json
 from pathlib import Path
@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from MIDeepSegLib import settings
-from MIDeepSegLib.checkpoint import ModelConfig, build_model, load_checkpoint, save_checkpoint
-from MIDeepSegLib.modelcard import SPLIT, record_validation, render_model_card
+from MIDeepSegLib.model.checkpoint import ModelConfig, build_model, load_checkpoint, save_checkpoint
+from MIDeepSegLib.evaluation.modelcard import SPLIT, record_validation, render_model_card
 from MIDeepSegLib.segmenter import Segmenter
-from MIDeepSegLib.validation import (
+from MIDeepSegLib.evaluation.validation import (
     centre_slices,
     markdown_table,
     run_validation,

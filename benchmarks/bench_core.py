@@ -22,12 +22,12 @@ from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from MIDeepSegLib.cuemap import DEFAULT_ITERATIONS  # noqa: E402
-from MIDeepSegLib.fusion import information_fusion  # noqa: E402
-from MIDeepSegLib.geodesic import geodesic_distance  # noqa: E402
-from MIDeepSegLib.graphcut import graph_cut  # noqa: E402
-from MIDeepSegLib.intensity import rescale_unit  # noqa: E402
-from MIDeepSegLib.refinement import refine_ifgc  # noqa: E402
+from MIDeepSegLib.core.cuemap import DEFAULT_ITERATIONS  # noqa: E402
+from MIDeepSegLib.core.fusion import information_fusion  # noqa: E402
+from MIDeepSegLib.core.geodesic import geodesic_distance  # noqa: E402
+from MIDeepSegLib.core.graphcut import graph_cut  # noqa: E402
+from MIDeepSegLib.core.intensity import rescale_unit  # noqa: E402
+from MIDeepSegLib.core.refinement import refine_ifgc  # noqa: E402
 
 
 def scene(shape, spacing, seed):

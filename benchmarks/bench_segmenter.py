@@ -24,7 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from MIDeepSegLib._device import resolve_device  # noqa: E402
-from MIDeepSegLib.checkpoint import ModelConfig, build_model  # noqa: E402
+from MIDeepSegLib.model.checkpoint import ModelConfig, build_model  # noqa: E402
 from MIDeepSegLib.segmenter import Segmenter  # noqa: E402
 
 #: Targets of issue 3, seconds per interaction (initial or refinement), by (ndim, device kind).

@@ -16,7 +16,7 @@ import sys
 import numpy as np
 from scipy import ndimage
 
-from MIDeepSegLib.validation import colin27_cases
+from MIDeepSegLib.evaluation.validation import colin27_cases
 
 SHELLS = range(-3, 4)
 
@@ -40,7 +40,7 @@ def main(argv):
     segmenter = None
     if "--no-model" not in argv:
         from MIDeepSegLib import Segmenter
-        from MIDeepSegLib.simulate import interior_margin_points
+        from MIDeepSegLib.core.simulate import interior_margin_points
         segmenter = Segmenter(image, spacing, model="3d", device="cpu")
     print("mean |grad I| on the shell k voxels from the boundary (k < 0 inside); peak marked *")
     print("{:14s} {:6s} ".format("structure", "mask") + " ".join("{:>6d}".format(k) for k in SHELLS) + "   peak")

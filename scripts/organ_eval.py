@@ -28,11 +28,11 @@ def main(argv=None):
     parser.add_argument("--out")
     args = parser.parse_args(argv)
 
-    from MIDeepSegLib.benchmark import _peer_step, _refine_step, folder_cases, simulate_clicks
-    from MIDeepSegLib.peers import PEERS
+    from MIDeepSegLib.evaluation.benchmark import _peer_step, folder_cases, simulate_clicks
+    from MIDeepSegLib.evaluation.peers import PEERS
     from MIDeepSegLib.segmenter import Segmenter, _load_model
-    from MIDeepSegLib.simulate import interior_margin_points
-    from MIDeepSegLib.crop import relaxed_bbox
+    from MIDeepSegLib.core.simulate import interior_margin_points
+    from MIDeepSegLib.core.crop import relaxed_bbox
 
     overrides = {}
     for item in args.set:

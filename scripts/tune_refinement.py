@@ -25,10 +25,11 @@ import numpy as np
 import torch
 
 from MIDeepSegLib import Segmenter
-from MIDeepSegLib.checkpoint import load_checkpoint, resolve_model
-from MIDeepSegLib.datasets import largest_component
+from MIDeepSegLib.model.checkpoint import load_checkpoint, resolve_model
+from MIDeepSegLib.training.datasets import largest_component
 from MIDeepSegLib.io import read_image
-from MIDeepSegLib.validation import MRICRON_TEMPLATES, centre_slices, colin27_cases, simulate_session, value_at
+from MIDeepSegLib.evaluation.validation import (MRICRON_TEMPLATES, centre_slices, colin27_cases, simulate_session,
+                                                value_at)
 
 #: AAL labels of the tuning structures (none of them a validation structure or next to one).
 TUNING_LABELS = {"insula_L": 29, "insula_R": 30, "cingulum_mid_L": 33, "cuneus_L": 45, "lingual_R": 48,

@@ -1,0 +1,56 @@
+"""The relaxed bounding box of the interior margin points, and cropping to it."""
+
+import math
+
+import numpy as np
+
+from .._checks import check_points, check_spacing
+
+
+def relaxed_bbox(points, shape, spacing=None, margin_mm=5.0):
+    """Bounding box of the points enlarged by a margin, clamped to the image.
+
+    Parameters
+    ----------
+    points : (N, ndim) array_like
+        Voxel coordinates, array order; at least one.
+    shape : tuple of int
+        Image shape (array order).
+    spacing : sequence of float, optional
+        mm per array axis. Default 1.
+    margin_mm : float or sequence of float
+        Margin added on each side, mm (per axis if a sequence). Rounded up to
+        whole voxels, so every axis gets at least one voxel of margin when
+        margin_mm > 0.
+
+    Returns
+    -------
+    tuple of slice, one per axis, usable as ``image[box]``; never empty.
+    """
+    points = check_points(points, shape, min_count=1)
+    spacing = check_spacing(spacing, len(shape))
+    margins = np.broadcast_to(np.asarray(margin_mm, dtype=float), (len(shape),))
+    if (margins < 0).any() or not np.isfinite(margins).all():
+        raise ValueError("margin_mm must be finite and >= 0, got {}".format(margin_mm))
+    box = []
+    for axis, size in enumerate(shape):
+        margin_vox = int(math.ceil(margins[axis] / spacing[axis] - 1e-9))
+        lo = int(math.floor(points[:, axis].min() + 0.5)) - margin_vox
+        hi = int(math.floor(points[:, axis].max() + 0.5)) + margin_vox + 1
+        box.append(slice(max(lo, 0), min(hi, size)))
+    return tuple(box)
+
+
+def box_union(a, b):
+    """Smallest box containing boxes `a` and `b` (tuples of slices)."""
+    return tuple(slice(min(x.start, y.start), max(x.stop, y.stop)) for x, y in zip(a, b))
+
+
+def box_shape(box):
+    """Shape of the region a box selects."""
+    return tuple(s.stop - s.start for s in box)
+
+
+def shift_points(points, box):
+    """Express image voxel coordinates relative to the box's corner (array order)."""
+    return np.asarray(points, dtype=float).reshape(-1, len(box)) - np.array([s.start for s in box], dtype=float)

@@ -1,0 +1,76 @@
+"""Network input preparation, shared by inference (Segmenter) and training.
+
+A crop (the relaxed bounding box of the interior margin points) is resized to
+the network's fixed input grid, the points are encoded as a cue map on that
+grid, and the two are stacked as the network's input channels. Doing it on
+the fixed grid bounds the cost of the cue map whatever the crop's size, and
+training calls the same function, so both see identical inputs.
+"""
+
+import numpy as np
+
+from ..core.cuemap import cue_map
+from ..core.intensity import zscore
+
+
+def resize(array, shape, *, mode="linear"):
+    """Resize a 2D/3D array to `shape` by (bi/tri)linear or nearest interpolation.
+
+    Voxel centres are aligned as in ``align_corners=False``: the array covers
+    the same physical extent before and after (see :func:`grid_points`).
+    Returns float32.
+    """
+    import torch
+
+    array = np.asarray(array, dtype=np.float32)
+    if array.shape == tuple(shape):
+        return array.copy()
+    tensor = torch.from_numpy(np.ascontiguousarray(array))[None, None]
+    if mode == "linear":
+        torch_mode = {2: "bilinear", 3: "trilinear"}[array.ndim]
+        out = torch.nn.functional.interpolate(tensor, size=tuple(shape), mode=torch_mode, align_corners=False)
+    elif mode == "nearest":
+        out = torch.nn.functional.interpolate(tensor, size=tuple(shape), mode="nearest-exact")
+    else:
+        raise ValueError("mode must be 'linear' or 'nearest', got {!r}".format(mode))
+    return out[0, 0].numpy()
+
+
+def grid_points(points, from_shape, to_shape):
+    """Map voxel coordinates (N, ndim) between two grids covering the same extent."""
+    scale = np.asarray(to_shape, dtype=float) / np.asarray(from_shape, dtype=float)
+    return (np.asarray(points, dtype=float) + 0.5) * scale - 0.5
+
+
+def network_input(crop, points, spacing, input_size, *, encoding="egd", normalisation="zscore", device=None):
+    """Stack the normalised crop and the points' cue map on the network grid.
+
+    Parameters
+    ----------
+    crop : (h, w) or (d, h, w) ndarray
+        Image region, array order.
+    points : (N, ndim) ndarray
+        Interior margin points in crop voxel coordinates, array order.
+    spacing : sequence of float
+        Crop voxel size, mm, array order.
+    input_size : tuple of int
+        Network grid, array order.
+    encoding : str
+        Cue-map encoding name (see :data:`MIDeepSegLib.core.cuemap.ENCODINGS`).
+    normalisation : {"zscore"}
+        Intensity normalisation of the image channel.
+    device : str, optional
+        Torch device for the geodesic transform.
+
+    Returns
+    -------
+    (2, *input_size) float32 ndarray: channel 0 the image, channel 1 the cue map.
+    """
+    if normalisation != "zscore":
+        raise ValueError("normalisation must be 'zscore', got {!r}".format(normalisation))
+    resized = resize(crop, input_size)
+    grid_spacing = np.asarray(spacing, dtype=float) * np.asarray(crop.shape) / np.asarray(input_size)
+    on_grid = np.clip(grid_points(points, crop.shape, input_size), 0, np.asarray(input_size) - 1)
+    params = {"device": device} if encoding in ("egd", "geodesic") else {}
+    cue = cue_map(encoding, resized, on_grid, tuple(grid_spacing), **params)
+    return np.stack([zscore(resized), cue]).astype(np.float32)

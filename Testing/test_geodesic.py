@@ -397,3 +397,28 @@ def test_unavailable_device_is_a_value_error():
     image, seeds = _ok()
     with pytest.raises(ValueError, match="CUDA is not available"):
         geodesic_distance(image, seeds, device="cuda")
+
+
+def test_step_costs_reused_give_the_same_distances():
+    """StepCosts kept between calls (float16 or float32) give the distances of a fresh call."""
+    from MIDeepSegLib.core.geodesic import StepCosts
+
+    rng = np.random.default_rng(4)
+    image = np.clip(rng.normal(0.5, 0.1, (10, 24, 20)), 0, 1).astype(np.float32)
+    image[:, 12:] += 0.3
+    spacing = (2.0, 0.8, 0.8)
+    seeds = [np.zeros(image.shape, bool) for _ in range(2)]
+    seeds[0][5, 3, 4] = True
+    seeds[1][2, 20, 15] = True
+    expected = geodesic_distances(image, seeds, spacing, iterations=4)
+    full = StepCosts(image, spacing, half=False)
+    half = StepCosts(image, spacing)
+    assert half.nbytes * 2 == full.nbytes
+    for got in (geodesic_distances(image, seeds, spacing, iterations=4, costs=full),
+                [geodesic_distances(image, [s], spacing, iterations=4, costs=full)[0] for s in seeds]):
+        for g, e in zip(got, expected):
+            np.testing.assert_array_equal(g, e)
+    for g, e in zip(geodesic_distances(image, seeds, spacing, iterations=4, costs=half), expected):
+        np.testing.assert_allclose(g, e, rtol=1e-3, atol=1e-4)
+    with pytest.raises(ValueError, match="costs were computed for"):
+        geodesic_distances(image, seeds, (1.0, 1.0, 1.0), iterations=4, costs=half)

@@ -37,14 +37,14 @@ def main(argv=None):
     overrides = {}
     for item in args.set:
         key, _, value = item.partition("=")
-        overrides[key] = None if value == "None" else float(value)
+        overrides[key] = None if value == "None" else (value == "True" if value in ("True", "False") else float(value))
     model = _load_model("{}d".format(args.dim), "cpu")
     margin = model[1].margin_mm
     cases = folder_cases(args.folder, args.dim, axes=tuple(int(a) for a in args.axes.split(",")))
-    if args.only:
-        cases = [c for c in cases if any(s in c.name for s in args.only.split(","))]
     records = []
     for k, case in enumerate(cases):
+        if args.only and not any(s in case.name for s in args.only.split(",")):
+            continue  # k stays the case's index in the full list: the same points as a full run
         rng = np.random.default_rng([args.seed, args.dim, k])
         points = interior_margin_points(case.truth, rng, case.spacing)
         tick = time.perf_counter()

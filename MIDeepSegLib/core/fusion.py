@@ -35,14 +35,35 @@ def information_fusion(probability, dist_fg, dist_bg):
     >>> information_fusion(p, np.array([0.0, 50.0, np.inf]), np.array([np.inf, 50.0, np.inf]))
     array([1. , 0.2, 0.9], dtype=float32)
     """
-    p = np.asarray(probability, dtype=np.float64)
-    if not np.isfinite(p).all() or p.min() < 0 or p.max() > 1:
+    p_in = np.asarray(probability)
+    d_f_in, d_b_in = np.asarray(dist_fg), np.asarray(dist_bg)
+    if not np.isfinite(p_in).all() or p_in.min() < 0 or p_in.max() > 1:
         raise ValueError("probability must be finite and in [0, 1]")
-    d_f = np.broadcast_to(np.asarray(dist_fg, dtype=np.float64), p.shape)
-    d_b = np.broadcast_to(np.asarray(dist_bg, dtype=np.float64), p.shape)
-    for name, d in (("dist_fg", d_f), ("dist_bg", d_b)):
+    for name, d in (("dist_fg", d_f_in), ("dist_bg", d_b_in)):
         if np.isnan(d).any() or (d < 0).any():
             raise ValueError("{} must be >= 0 (np.inf for no clicks), got NaN or negative values".format(name))
+    d_f_in = np.broadcast_to(d_f_in, p_in.shape)
+    d_b_in = np.broadcast_to(d_b_in, p_in.shape)
+    out = np.empty(p_in.shape, np.float32)
+    if p_in.ndim == 0:
+        out[...] = _fuse(p_in, d_f_in, d_b_in)
+        return out
+    # float64 arithmetic slab by slab: the temporaries stay small on a large region.
+    step = max(1, _SLAB_VOXELS // max(1, p_in[0].size))
+    for start in range(0, p_in.shape[0], step):
+        part = slice(start, start + step)
+        out[part] = _fuse(p_in[part], d_f_in[part], d_b_in[part])
+    return out
+
+
+#: Voxels per slab of the float64 computation (about 8 MB per temporary array).
+_SLAB_VOXELS = 1 << 20
+
+
+def _fuse(p, d_f, d_b):
+    p = np.asarray(p, dtype=np.float64)
+    d_f = np.asarray(d_f, dtype=np.float64)
+    d_b = np.asarray(d_b, dtype=np.float64)
     # Eq. 3 written as a logistic function of D^b - D^f: the same value, but it
     # neither underflows to 0/0 when both distances are large nor needs a
     # special case for one infinite distance. Where both are infinite

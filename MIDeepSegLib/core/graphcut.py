@@ -260,3 +260,207 @@ def _simplecrf(image, probability, fg, bg, lam, sigma, n_pairs):
         run = simplecrf_maxflow.maxflow3d if three_d else simplecrf_maxflow.maxflow2d
         out = run(img, prob2, param)
     return (np.asarray(out) > 0).astype(np.uint8)
+
+
+def reduced_graph_cut(image, probability, spacing=None, foreground=None, background=None, lam=5.0, sigma=0.1,
+                      *, connectivity=None, return_stats=False):
+    """The minimum of Eq. 8 subject to Eq. 9, solved only where the labelling is in doubt.
+
+    Same energy and constraints as :func:`graph_cut`; the minimum cut is found
+    on a much smaller graph. A voxel whose unary preference outweighs every
+    pairwise term it could pay,
+
+        |log(r_i / (1 - r_i))| >= lam * sum_{j~i} w_ij,
+
+    takes its preferred label in a minimum of E (moving it there never raises
+    the energy, whatever its neighbours' labels). Such voxels are fixed, as
+    are the hard constraints; a fixed neighbour's pair term becomes a unary
+    term of the voxel next to it, which may fix it in turn (repeated until
+    nothing changes). Only the voxels left, a thin layer where the
+    probability is uncertain (typically a few per cent of the region), go
+    into the max-flow graph. The result is a minimum of the same energy as
+    :func:`graph_cut`'s; where two labellings have the same energy (ties, or
+    differences below the integer capacities' resolution) the two may pick
+    different ones.
+
+    Only the voxels that could be in doubt (their probability between the
+    two bounds that the largest possible pair sum allows) are visited after
+    one pass over the region, so the cost grows with the boundary's area,
+    not with the region's volume; every array is float32 or the size of
+    that layer.
+
+    Parameters
+    ----------
+    As :func:`graph_cut` (scipy max-flow only).
+    return_stats : bool
+        Also return a dict: ``candidates`` (voxels visited), ``free`` (voxels
+        in the max-flow graph).
+
+    Returns
+    -------
+    mask : uint8 ndarray, image shape (and the stats dict if asked).
+    """
+    image = check_image(image)
+    shape = image.shape
+    probability = check_probability(probability, shape)
+    spacing = check_spacing(spacing, image.ndim)
+    fg = check_mask(foreground, shape, name="foreground") if foreground is not None else None
+    bg = check_mask(background, shape, name="background") if background is not None else None
+    if fg is not None and bg is not None and (fg & bg).any():
+        raise ValueError("foreground and background constraints overlap at {} voxel(s), e.g. {}; "
+                         "a voxel cannot be both".format(int((fg & bg).sum()), tuple(np.argwhere(fg & bg)[0])))
+    lam, sigma = float(lam), float(sigma)
+    if not lam >= 0:
+        raise ValueError("lam must be >= 0, got {}".format(lam))
+    if not sigma > 0:
+        raise ValueError("sigma must be > 0, got {}".format(sigma))
+    offsets = _half_stencil(image.ndim, connectivity)
+    unit = min(spacing)
+    dists = [np.sqrt(sum((o * s) ** 2 for o, s in zip(offset, spacing))) / unit for offset in offsets]
+    # The largest pair sum a voxel can have (every w = 1 / dist): beyond the
+    # logit this allows, a voxel is fixed without looking at its neighbours.
+    bound = lam * 2.0 * sum(1.0 / d for d in dists)
+    low = np.float32(1.0 / (1.0 + np.exp(bound)))
+    high = np.float32(1.0 / (1.0 + np.exp(-bound)))
+    prob = probability if probability.dtype == np.float32 else probability.astype(np.float32)
+    mask = (prob >= high).astype(np.uint8)
+    doubt = (prob > low) & (prob < high)
+    if fg is not None:
+        mask[fg] = 1
+        doubt &= ~fg
+    if bg is not None:
+        mask[bg] = 0
+        doubt &= ~bg
+    flat = np.flatnonzero(doubt).astype(np.int64)
+    del doubt
+    stats = {"candidates": int(flat.size), "free": 0}
+    if flat.size:
+        _solve_layer(image, prob, mask, flat, offsets, dists, lam, sigma, stats)
+    return (mask, stats) if return_stats else mask
+
+
+def _solve_layer(image, prob, mask, flat, offsets, dists, lam, sigma, stats):
+    """Fix what the pair sums allow, then min-cut the rest; writes the labels of `flat` into `mask`.
+
+    `flat` (m,) int64: sorted flat indices of the voxels in doubt. Arrays are
+    (m,) per stencil direction, plus one int32 map of the region (candidate
+    positions) for the neighbour look-ups.
+    """
+    shape = image.shape
+    m = flat.size
+    coords = np.unravel_index(flat, shape)
+    strides = np.array([int(np.prod(shape[a + 1:])) for a in range(len(shape))], np.int64)
+    image_flat = image.reshape(-1)
+    mask_flat = mask.reshape(-1)
+    position = np.full(image.size, -1, np.int32)
+    position[flat] = np.arange(m, dtype=np.int32)
+    r = np.clip(prob.reshape(-1)[flat], EPS, 1.0 - EPS).astype(np.float64)
+    logit = np.log(r) - np.log1p(-r)   # cost(background) - cost(foreground)
+    del r
+    around = np.zeros(m)
+    values = image_flat[flat]
+    # Per direction (both signs of every half-stencil offset): the neighbour's
+    # position among the candidates (-1: a voxel outside the layer, whose label
+    # is known; -2: outside the image) and the pair weight lam * w.
+    neighbours, weights = [], []
+    for offset, dist in zip(offsets, dists):
+        for sign in (1, -1):
+            step = [sign * o for o in offset]
+            inside = np.ones(m, bool)
+            for axis, o in enumerate(step):
+                if o > 0:
+                    inside &= coords[axis] < shape[axis] - o
+                elif o < 0:
+                    inside &= coords[axis] >= -o
+            target = flat + int(np.dot(step, strides))
+            target[~inside] = flat[~inside]
+            index = position[target]
+            index[~inside] = -2
+            diff = values - image_flat[target]
+            w = (lam / dist) * np.exp(diff * diff * np.float32(-0.5 / (sigma * sigma))).astype(np.float64)
+            w[~inside] = 0.0
+            # A neighbour outside the layer has its label already: its pair term is a unary term.
+            outside = np.flatnonzero(index == -1)
+            logit[outside] += np.where(mask_flat[target[outside]] == 1, w[outside], -w[outside])
+            w[outside] = 0.0
+            around += w
+            neighbours.append(index)
+            weights.append(w)
+    del position, coords
+    free = np.ones(m, bool)
+    label = logit > 0
+    settled = np.flatnonzero(np.abs(logit) >= around)
+    while settled.size:
+        label[settled] = logit[settled] > 0
+        free[settled] = False
+        sign = np.where(label[settled], 1.0, -1.0)
+        touched = []
+        for index, w in zip(neighbours, weights):
+            j = index[settled]
+            ok = j >= 0
+            j, wj = j[ok], w[settled[ok]]
+            # The pair with the settled voxel becomes part of j's unary term
+            # (weights are symmetric); each pair is folded once, when its first voxel settles.
+            np.add.at(logit, j, sign[ok] * wj)
+            np.add.at(around, j, -wj)
+            touched.append(j)
+        touched = np.concatenate(touched)
+        touched = touched[free[touched]]
+        touched.sort()
+        touched = touched[np.concatenate(([True], touched[1:] != touched[:-1]))] if touched.size else touched
+        settled = touched[np.abs(logit[touched]) >= around[touched]]
+    # After the loop a free voxel's pair terms with settled voxels are in its
+    # unary term; the pairs between free voxels make the max-flow graph.
+    keep = np.flatnonzero(free)
+    stats["free"] = int(keep.size)
+    if keep.size:
+        renumber = np.full(m, -1, np.int64)
+        renumber[keep] = np.arange(keep.size)
+        src, dst, cap = [], [], []
+        for index, w in zip(neighbours, weights):
+            j = index[keep]
+            ok = j >= 0
+            ok[ok] = free[j[ok]]
+            src.append(renumber[keep[ok]])
+            dst.append(renumber[j[ok]])
+            cap.append(w[keep[ok]])
+        label[keep] = _min_cut_edges(logit[keep], np.concatenate(src), np.concatenate(dst), np.concatenate(cap))
+    mask_flat[flat] = label
+
+
+def _min_cut_edges(logit, src, dst, cap):
+    """Exact min cut of an explicit graph; returns the bool source-side (foreground) labels.
+
+    Parameters
+    ----------
+    logit : float (n,)
+        Unary cost(background) - cost(foreground) per node.
+    src, dst, cap : (e,) arrays
+        Directed pair edges (every undirected pair given in both directions) and their capacities.
+    """
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import breadth_first_order, maximum_flow
+
+    n = logit.size
+    source, sink = n, n + 1
+    to_source = np.maximum(logit, 0.0)
+    to_sink = np.maximum(-logit, 0.0)
+    scale = min(_MAX_SCALE, _CAPACITY_BUDGET / max(to_source.sum() + cap.sum(), 1e-12))
+    nodes = np.arange(n)
+    s_cap = np.rint(to_source * scale).astype(np.int32)
+    t_cap = np.rint(to_sink * scale).astype(np.int32)
+    p_cap = np.rint(cap * scale).astype(np.int32)
+    rows = np.concatenate([src, np.full(n, source), nodes])
+    cols = np.concatenate([dst, nodes, np.full(n, sink)])
+    data = np.concatenate([p_cap, s_cap, t_cap])
+    keep = data > 0
+    graph = csr_matrix((data[keep], (rows[keep].astype(np.int32), cols[keep].astype(np.int32))),
+                       shape=(n + 2, n + 2))
+    flow = maximum_flow(graph, source, sink, method="dinic").flow
+    residual = (graph - flow).tocsr()
+    residual.data = (residual.data > 0).astype(np.int8)
+    residual.eliminate_zeros()
+    reachable = breadth_first_order(residual, source, directed=True, return_predecessors=False)
+    side = np.zeros(n + 2, bool)
+    side[reachable] = True
+    return side[:n]

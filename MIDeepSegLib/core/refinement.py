@@ -96,8 +96,8 @@ from scipy import ndimage
 from .._checks import check_image, check_points, check_probability, check_spacing, points_to_mask
 from .cuemap import DEFAULT_ITERATIONS
 from .fusion import information_fusion
-from .geodesic import geodesic_distances
-from .graphcut import graph_cut
+from .geodesic import StepCosts, geodesic_distances
+from .graphcut import graph_cut, reduced_graph_cut
 from .intensity import rescale_unit
 from ..settings import BACKGROUND_REACH_FRACTION, DISTANCE_SCALE, REACH_FRACTION
 
@@ -108,7 +108,7 @@ Refinement = namedtuple("Refinement", ["mask", "probability", "timings"])
 def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam=5.0, sigma=0.1,
                 iterations="default", device=None, connectivity=None, backend="scipy",
                 distance_scale=DISTANCE_SCALE, reach_mm=None, background_reach_mm=None, anchors=None,
-                anchor_reach_mm=None):
+                anchor_reach_mm=None, exact=False, cache=None):
     """Information fusion + graph cut.
 
     Parameters
@@ -130,7 +130,7 @@ def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam
     device : str, optional
         Torch device for the geodesic distances.
     connectivity, backend
-        Passed to :func:`~MIDeepSegLib.graphcut.graph_cut`.
+        Passed to :func:`~MIDeepSegLib.core.graphcut.graph_cut`.
     distance_scale : float > 0
         The fusion's distances are measured on the crop rescaled to
         [0, distance_scale] (see the module notes).
@@ -145,8 +145,26 @@ def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam
         More foreground seeds with their own reach, `anchor_reach_mm` (the
         Segmenter passes the interior margin points here: they lie all
         around the object, so they may reach further than a click). D^f is
-        the geodesic distance to all foreground seeds plus the smaller of the
-        two Euclidean terms.
+        then the geodesic distance to all foreground seeds plus the smaller
+        of the two Euclidean terms (a group without a reach adds 0).
+    exact : bool
+        False (default): the graph cut is solved only where the labelling is
+        in doubt (:func:`~MIDeepSegLib.core.graphcut.reduced_graph_cut`, the same
+        minimum of Eq. 8), Euclidean distances to the seed points are computed
+        directly in float32, and `cache` is used. True: the full-region
+        max-flow of :func:`~MIDeepSegLib.core.graphcut.graph_cut` and
+        ``scipy.ndimage.distance_transform_edt``, as before (the reference the
+        benchmarks compare with). ``backend="simplecrf"`` always solves the
+        full region.
+    cache : dict, optional
+        Kept by the caller between calls on the *same* image region (the
+        Segmenter keeps one per working region). It holds the rescaled image
+        and its geodesic step costs (float16, :class:`~MIDeepSegLib.core.geodesic.StepCosts`),
+        and, per kind of seed, the seeds' geodesic and Euclidean distance
+        maps: the distance to a set of seeds is the minimum of the distances
+        to its parts (also for a fixed number of sweeps: every sweep path
+        starts at one seed), so a call with one more click computes the
+        distances from the new click only. Ignored when `exact`.
 
     Returns
     -------
@@ -155,7 +173,8 @@ def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam
     image, probability, fg, bg, spacing = _prepare(image, probability, foreground, background, spacing)
     anchor = points_to_mask(check_points(anchors, image.shape, name="anchors"), image.shape)
     if (anchor & bg).any():
-        raise ValueError("an anchor and a background click fall on the same voxel")
+        raise ValueError("an interior margin point (anchor) and a background click fall on the same voxel {}".format(
+            tuple(int(i) for i in np.argwhere(anchor & bg)[0])))
     if not distance_scale > 0:
         raise ValueError("distance_scale must be > 0, got {}".format(distance_scale))
     for name, value in (("reach_mm", reach_mm), ("background_reach_mm", background_reach_mm),
@@ -164,24 +183,40 @@ def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam
             raise ValueError("{} must be > 0 or None, got {}".format(name, value))
     timings = {}
     start = time.perf_counter()
-    unit = rescale_unit(image)
-    clicks_fg, fg = fg, fg | anchor
-    seed_sets = [m for m in (fg, bg) if m.any()]
     if iterations == "default":
         iterations = DEFAULT_ITERATIONS[image.ndim]
-    dists = geodesic_distances(unit, seed_sets, spacing, iterations=iterations, device=device) if seed_sets else []
-    # lamb=1: D is linear in the intensity scale, so scaling D scales the image.
-    dist_fg = distance_scale * dists.pop(0) if fg.any() else np.inf
-    dist_bg = distance_scale * dists.pop(0) if bg.any() else np.inf
-    if anchor.any() and (reach_mm is not None or anchor_reach_mm is not None):
-        # Each group's Euclidean term with its own reach (None: no decay for that group).
+    if exact or cache is None:
+        cache = {}
+    key = (image.shape, spacing, iterations, str(device))
+    if cache.get("key") != key:
+        cache.clear()
+        cache["key"] = key
+    if "unit" not in cache:
+        cache["unit"] = rescale_unit(image)
+    unit = cache["unit"]
+    dist_fg = dist_bg = np.inf
+    if exact:
+        clicks_fg, fg = fg, fg | anchor
+        seed_sets = [m for m in (fg, bg) if m.any()]
+        dists = geodesic_distances(unit, seed_sets, spacing, iterations=iterations, device=device) \
+            if seed_sets else []
+        # lamb=1: D is linear in the intensity scale, so scaling D scales the image.
+        dist_fg = distance_scale * dists.pop(0) if fg.any() else np.inf
+        dist_bg = distance_scale * dists.pop(0) if bg.any() else np.inf
         terms = [ndimage.distance_transform_edt(~group, sampling=spacing) / reach if reach is not None else 0.0
                  for group, reach in ((clicks_fg, reach_mm), (anchor, anchor_reach_mm)) if group.any()]
-        dist_fg = dist_fg + (np.minimum(*terms) if len(terms) == 2 else terms[0])
-    elif reach_mm is not None and fg.any():
-        dist_fg = dist_fg + ndimage.distance_transform_edt(~fg, sampling=spacing) / reach_mm
-    if background_reach_mm is not None and bg.any():
-        dist_bg = dist_bg + ndimage.distance_transform_edt(~bg, sampling=spacing) / background_reach_mm
+        if terms:
+            dist_fg = dist_fg + (np.minimum(*terms) if len(terms) == 2 else terms[0])
+        if background_reach_mm is not None and bg.any():
+            dist_bg = dist_bg + ndimage.distance_transform_edt(~bg, sampling=spacing) / background_reach_mm
+    else:
+        maps = _seed_distances(unit, {"anchor": anchor, "fg": fg, "bg": bg}, spacing, iterations, device, cache)
+        parts = [(maps[kind], reach) for kind, reach in (("fg", reach_mm), ("anchor", anchor_reach_mm))
+                 if kind in maps]
+        if parts:
+            dist_fg = _combine_foreground(parts, distance_scale)
+        if "bg" in maps:
+            dist_bg = _combine(maps["bg"], distance_scale, background_reach_mm)
     timings["geodesic"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -189,10 +224,136 @@ def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam
     timings["fusion"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    mask = graph_cut(unit, fused, spacing, fg, bg, lam=lam, sigma=sigma, connectivity=connectivity,
-                     backend=backend)
+    if exact or backend != "scipy":
+        mask = graph_cut(unit, fused, spacing, fg, bg, lam=lam, sigma=sigma, connectivity=connectivity,
+                         backend=backend)
+    else:
+        mask = reduced_graph_cut(unit, fused, spacing, fg, bg, lam=lam, sigma=sigma, connectivity=connectivity)
     timings["graphcut"] = time.perf_counter() - start
     return Refinement(mask, fused, timings)
+
+
+def prepare_cache(image, foreground, spacing=None, *, iterations="default", device=None, cache):
+    """Fill `cache` for :func:`refine_ifgc` with the anchors' distance maps ahead of the clicks.
+
+    The Segmenter calls this in its initial step with the interior margin
+    points (the `anchors` of every later refinement of the same region), so
+    that a foreground click computes only its own distances, in a box around
+    it.
+
+    Parameters
+    ----------
+    image : (H, W) or (D, H, W) array_like
+        The region's intensities (the same array refine_ifgc will get).
+    foreground : (N, ndim) array_like
+        The seeds, voxel coordinates in the region, array order.
+    cache : dict
+        Filled in place (cleared first if it belongs to another region).
+    """
+    image = check_image(image)
+    spacing = check_spacing(spacing, image.ndim)
+    fg = points_to_mask(check_points(foreground, image.shape, name="foreground"), image.shape)
+    if iterations == "default":
+        iterations = DEFAULT_ITERATIONS[image.ndim]
+    key = (image.shape, spacing, iterations, str(device))
+    if cache.get("key") != key:
+        cache.clear()
+        cache["key"] = key
+    if "unit" not in cache:
+        cache["unit"] = rescale_unit(image)
+    _seed_distances(cache["unit"], {"anchor": fg}, spacing, iterations, device, cache)
+
+
+def _seed_distances(unit, seeds, spacing, iterations, device, cache):
+    """Per kind of seed ("fg", "bg": bool masks), (geodesic, Euclidean mm) float32 maps, from `cache`
+    where its seeds are a subset of these (then only the new seeds are computed)."""
+    maps, todo = {}, []
+    for kind, mask in seeds.items():
+        points = np.argwhere(mask)
+        if not len(points):
+            continue
+        known = cache.get(kind)
+        if known is not None:
+            known_points = {tuple(p) for p in known[0]}
+            if known_points <= {tuple(p) for p in points}:
+                new = np.array([p for p in points if tuple(p) not in known_points], dtype=np.intp)
+                todo.append((kind, points, new, known))
+                continue
+        todo.append((kind, points, points, None))
+    needed = [(kind, new) for kind, _, new, _ in todo if len(new)]
+    geodesic = {}
+    if needed:
+        if "costs" not in cache:
+            cache["costs"] = StepCosts(unit, spacing, 1.0, device)
+        masks = []
+        for _, new in needed:
+            m = np.zeros(unit.shape, bool)
+            m[tuple(new.T)] = True
+            masks.append(m)
+        for (kind, _), dist in zip(needed, geodesic_distances(unit, masks, spacing, iterations=iterations,
+                                                             device=device, costs=cache["costs"])):
+            geodesic[kind] = dist
+    for kind, points, new, known in todo:
+        if not len(new):
+            geo, euclid = known[1], known[2]
+        else:
+            geo, euclid = geodesic[kind], point_distance(unit.shape, new, spacing)
+            if known is not None:
+                np.minimum(geo, known[1], out=geo)
+                np.minimum(euclid, known[2], out=euclid)
+        cache[kind] = (points, geo, euclid)
+        maps[kind] = (geo, euclid)
+    return maps
+
+
+def _combine(maps, distance_scale, reach):
+    """D = distance_scale x geodesic (+ Euclidean / reach), float32."""
+    geo, euclid = maps
+    out = np.multiply(geo, np.float32(distance_scale), dtype=np.float32)
+    if reach is not None:
+        out += euclid * np.float32(1.0 / reach)
+    return out
+
+
+def _combine_foreground(parts, distance_scale):
+    """D^f from the clicks' and the anchors' maps: distance_scale x the nearer geodesic + the smaller
+    Euclidean term (each group's Euclidean distance / its reach; 0 for a group without a reach)."""
+    if len(parts) == 1:
+        return _combine(parts[0][0], distance_scale, parts[0][1])
+    (geo_a, euclid_a), reach_a = parts[0]
+    (geo_b, euclid_b), reach_b = parts[1]
+    out = np.minimum(geo_a, geo_b) * np.float32(distance_scale)
+    if reach_a is not None and reach_b is not None:
+        out += np.minimum(euclid_a * np.float32(1.0 / reach_a), euclid_b * np.float32(1.0 / reach_b))
+    return out.astype(np.float32, copy=False)
+
+
+def point_distance(shape, points, spacing):
+    """Euclidean distance in mm from every voxel to the nearest of a few points.
+
+    Parameters
+    ----------
+    shape : tuple of int
+    points : (N, ndim) int array, voxel coordinates, array order; N >= 1.
+    spacing : sequence of float, mm per axis.
+
+    Returns
+    -------
+    float32 ndarray, `shape` (the same values as ``scipy.ndimage.distance_transform_edt`` of the
+    complement of the points' mask, in float32, without its float64 map and index arrays).
+    """
+    best = None
+    for point in np.asarray(points):
+        squared = None
+        for axis, (n, c, s) in enumerate(zip(shape, point, spacing)):
+            line = ((np.arange(n, dtype=np.float32) - np.float32(c)) * np.float32(s)) ** 2
+            line = line.reshape((-1,) + (1,) * (len(shape) - axis - 1))
+            squared = line if squared is None else squared + line
+        if best is None:
+            best = np.broadcast_to(squared, shape).astype(np.float32)
+        else:
+            np.minimum(best, squared, out=best)
+    return np.sqrt(best, out=best)
 
 
 def click_reach_mm(shape, spacing, fraction=REACH_FRACTION):

@@ -130,9 +130,10 @@ class Segmenter:
         paper's pure geodesic fusion. See :mod:`MIDeepSegLib.refinement`.
     background_reach : float or None
         The same for the background clicks; None = pure geodesic.
-    point_reach : float or None
+    point_reach : float, None or dict
         The same for the interior margin points (the foreground clicks keep
-        `reach`): they surround the object, so they can reach further.
+        `reach`): they surround the object, so they can reach further. A dict
+        gives it per dimension ({2: ..., 3: ...}, as in the settings).
     initial_fusion : bool
         :meth:`initial` fuses the CNN's probability with the interior margin
         points and cuts the graph (IF-GC with the points as the only clicks,
@@ -175,6 +176,8 @@ class Segmenter:
         if not self.distance_scale > 0:
             raise ValueError("distance_scale must be > 0, got {}".format(distance_scale))
         click_reaches((1,) * self.image.ndim, None, reach, background_reach)  # validates both
+        if isinstance(point_reach, dict):  # the settings' value is per dimension
+            point_reach = point_reach[self.image.ndim]
         click_reaches((1,) * self.image.ndim, None, point_reach, None)
         self.reach, self.background_reach, self.point_reach = reach, background_reach, point_reach
         self.initial_fusion = bool(initial_fusion)

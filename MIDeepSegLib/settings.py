@@ -34,8 +34,11 @@ Mean Dice after 0 / 1 / 3 / 5 clicks on the tuning set:
 
 and on the validation structures (AAL deep grey; reported, not used for the
 choice): 2D 0.841 / 0.853 / 0.875 / 0.887 -> 0.841 / 0.866 / 0.887 / 0.893,
-3D 0.760 / 0.778 / 0.786 / 0.793 -> 0.760 / 0.788 / 0.797 / 0.805. The
-initial result does not depend on these settings.
+3D 0.760 / 0.778 / 0.786 / 0.793 -> 0.760 / 0.788 / 0.797 / 0.805.
+
+Issue 12 (real organs) changed the distance scale, the background reach and
+added the points' reach and the initial fusion, chosen on 10 organ-scale
+structures that are never reported: docs/benchmark/organs/tuning.md.
 """
 
 #: Graph-cut weight lambda of Eq. 8 (the paper's is 5, which erases small,
@@ -48,18 +51,17 @@ LAM = 0.5
 SIGMA = 0.2
 
 #: The fusion measures geodesic distances on the crop rescaled to
-#: [0, DISTANCE_SCALE] (see :mod:`MIDeepSegLib.core.refinement`).
+#: [0, DISTANCE_SCALE] (see :mod:`MIDeepSegLib.core.refinement`; was 5 before issue 12).
 DISTANCE_SCALE = 3.0
 
-#: A foreground seed's reach as a fraction of the working region's mean extent.
+#: A foreground click's reach as a fraction of the working region's mean extent.
 REACH_FRACTION = 0.2
 
-#: The interior margin points' reach, as a fraction of the same extent.
-POINT_REACH_FRACTION = 0.5
+#: The interior margin points' reach, as a fraction of the same extent, per dimension (issue 12).
+POINT_REACH_FRACTION = {2: 0.2, 3: 0.3}
 
-#: A background click's reach, as a fraction of the same extent.
+#: A background click's reach, as a fraction of the same extent (was 1.0 before issue 12).
 BACKGROUND_REACH_FRACTION = 0.2
-
 
 #: Segmenter.initial runs IF-GC with the interior margin points as the only clicks (True) instead of
 #: thresholding the CNN's probability at 0.5 (False, the paper's initial result).

@@ -28,7 +28,7 @@ def main(argv=None):
     parser.add_argument("--out")
     args = parser.parse_args(argv)
 
-    from MIDeepSegLib.evaluation.benchmark import _peer_step, folder_cases, simulate_clicks
+    from MIDeepSegLib.evaluation.benchmark import _peer_step, _segmenter_step, folder_cases, simulate_clicks
     from MIDeepSegLib.evaluation.peers import PEERS
     from MIDeepSegLib.segmenter import Segmenter, _load_model
     from MIDeepSegLib.core.simulate import interior_margin_points
@@ -50,7 +50,7 @@ def main(argv=None):
         tick = time.perf_counter()
         seg = Segmenter(case.image, case.spacing, model=model, device="cpu", **overrides)
         res = seg.initial(points)
-        step = _ifgc_step(seg, res)
+        step = _segmenter_step(seg, res)
         rec = {"case": case.name, "voxels": int(case.truth.sum()), "shape": list(case.image.shape)}
         rec["mideepseg"], _ = simulate_clicks(step, case.truth, case.spacing, points, res.box,
                                               max_clicks=args.clicks, margin_mm=margin)
@@ -71,22 +71,6 @@ def main(argv=None):
     if args.out:
         with open(args.out, "w") as f:
             json.dump({"args": vars(args), "records": records}, f)
-
-
-def _ifgc_step(seg, res):
-    """The Segmenter's own refine(), replaying all clicks of the simulated user from its initial state."""
-    state_len = len(seg._history)
-
-    def step(fg, bg, box, k):
-        if k == 0:
-            return res.mask, res.timings["total"]
-        del seg._history[state_len:]
-        n_points = len(seg._history[-1].points)
-        tick = time.perf_counter()
-        out = seg.refine(foreground=fg[n_points:] if len(fg) > n_points else None,
-                         background=bg if len(bg) else None)
-        return out.mask, time.perf_counter() - tick
-    return step
 
 
 def _curve(record):

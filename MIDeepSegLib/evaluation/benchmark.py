@@ -453,6 +453,27 @@ def _refine_step(kind, image, spacing, cnn_box, cnn_probability, initial_mask, i
     return step
 
 
+def _segmenter_step(seg, initial):
+    """MIDeepSeg's own session: :meth:`Segmenter.refine` with all clicks so far, from the initial state.
+
+    `initial` is the Result of ``seg.initial(points)``; each step drops the
+    later history and refines once with every click (the order of clicks
+    within one refine does not matter: the fusion uses all of them).
+    """
+    depth = len(seg._history)
+
+    def step(fg, bg, box, k):
+        if k == 0:
+            return initial.mask, initial.timings["total"]
+        del seg._history[depth:]
+        n_points = len(seg._history[-1].points)
+        tick = time.perf_counter()
+        result = seg.refine(foreground=fg[n_points:] if len(fg) > n_points else None,
+                            background=bg if len(bg) else None)
+        return result.mask, time.perf_counter() - tick
+    return step
+
+
 def stand_in_probability(truth_crop):
     """A deliberately imperfect stand-in for a CNN's probability: the truth shrunk, shifted and blurred.
 
@@ -531,8 +552,11 @@ def run_case(case, rng, *, peer_names, model=None, encoders=None, max_clicks=10,
         cnn_box = box
         cnn_probability = stand_in_probability(truth[box])
         initial_mask, initial_seconds, prefix = (cnn_probability >= 0.5).astype(np.uint8), 0.0, "standin"
-    ifgc = _refine_step("ifgc", image, spacing, cnn_box, cnn_probability, initial_mask, initial_seconds,
-                        lam=lam, sigma=sigma, device=device)
+    if model is not None:
+        ifgc = _segmenter_step(seg, res)
+    else:
+        ifgc = _refine_step("ifgc", image, spacing, cnn_box, cnn_probability, initial_mask, initial_seconds,
+                            lam=lam, sigma=sigma, device=device)
     key = prefix if prefix == "mideepseg" else prefix + "_ifgc"
     record["methods"][key], views[key] = simulate_clicks(ifgc, truth, spacing, points, cnn_box, **options)
     replay = [Click(np.array(p, dtype=float), fg) for p, fg in record["methods"][key]["clicks"]]

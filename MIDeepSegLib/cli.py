@@ -4,11 +4,22 @@ Each subcommand parses its arguments, calls one library function and writes
 the outputs. torch is imported inside the commands, so ``--help`` is instant.
 User mistakes (missing files, points outside the image, ...) are reported as
 one line on stderr with exit status 2, without a traceback.
+
+``segment`` never loses data: every output path is checked before any work
+(no output is an input, none exists unless ``--overwrite``, folders exist and
+are writable, formats hold the image's dimension and geometry), and the
+outputs are written all or nothing (:mod:`MIDeepSegLib.outputs`).
 """
 
 import argparse
+import shlex
 import sys
 
+import numpy as np
+
+from .geometry import take_slice
+from .outputs import check_image_format, check_output_paths, write_all
+from .segmenter import Segmenter
 from .settings import LAM, SIGMA
 
 _EXAMPLES = """examples:
@@ -33,11 +44,11 @@ def main(argv=None):
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
-    from .model.checkpoint import CheckpointError
+    from .model.checkpoint import CheckpointError  # deferred: loads torch; --help stays instant
 
     try:
         return args.run(args) or 0
-    except (UserError, ValueError, FileNotFoundError, CheckpointError, IsADirectoryError) as error:
+    except (UserError, ValueError, OSError, CheckpointError) as error:
         message = str(error).strip().replace("\n", " ")
         print("mideepseg {}: error: {}".format(args.command, message), file=sys.stderr)
         return 2
@@ -54,7 +65,9 @@ def _parser():
     seg = commands.add_parser(
         "segment", help="segment one object of an image from point files",
         description="Segment one object. Points are 3D Slicer markups files (.mrk.json, LPS or RAS) or JSON "
-                    "lists of voxel coordinates in array order ([[z, y, x], ...]).",
+                    "lists of voxel coordinates in array order ([[z, y, x], ...]). Spacing, origin and direction "
+                    "always come from the image file. Outputs are checked before any work and written all or "
+                    "nothing; existing files are kept unless --overwrite is given.",
         epilog=_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     seg.add_argument("image", help="image file (NIfTI, NRRD, MHA, ...) or DICOM series folder")
     seg.add_argument("--points", required=True,
@@ -62,7 +75,9 @@ def _parser():
                           "(at least 3 in 2D, 4 in 3D)")
     seg.add_argument("--foreground", help="refinement clicks on missed parts of the object")
     seg.add_argument("--background", help="refinement clicks on wrongly included regions")
-    seg.add_argument("--out", required=True, help="output mask file (written with the image's geometry)")
+    seg.add_argument("--out", required=True,
+                     help="output mask file, written with the image's geometry: .nii.gz, .nii, .nrrd, .nhdr, .mha, "
+                          ".mhd (.png/.tif only for a 2D image without spacing, origin or direction)")
     seg.add_argument("--probability", help="also write the final probability map here")
     seg.add_argument("--model", help="'2d', '3d' (shipped weights) or a checkpoint path; default: the "
                                      "image's dimension (2d with --axis)")
@@ -77,6 +92,8 @@ def _parser():
                                                  "paper's is 0.1)".format(SIGMA))
     seg.add_argument("--save-points", help="write all clicks as one Slicer .mrk.json per kind, with this "
                                            "prefix (e.g. session -> session_points.mrk.json, ...)")
+    seg.add_argument("--overwrite", action="store_true",
+                     help="replace output files that exist (default: refuse; an input is never replaced)")
     seg.set_defaults(run=_segment)
 
     demo = commands.add_parser("demo", help="run the pipeline on a bundled example and write pictures")
@@ -186,9 +203,7 @@ def _parser():
 
 
 def _benchmark(args):
-    import shlex
-
-    from .evaluation.benchmark import run_benchmark
+    from .evaluation.benchmark import run_benchmark  # deferred: loads torch; --help stays instant
 
     encodings = {}
     for item in args.encoding_model:
@@ -227,11 +242,9 @@ def _shape_kinds(items):
 
 
 def _train(args):
-    import shlex
-
-    from .model.checkpoint import ModelConfig
-    from .training.datasets import build_sources
-    from .training.loop import train
+    from .model.checkpoint import ModelConfig  # deferred: loads torch; --help stays instant
+    from .training.datasets import build_sources  # deferred: loads torch; --help stays instant
+    from .training.loop import train  # deferred: loads torch; --help stays instant
 
     options = {}
     if args.features:
@@ -252,7 +265,7 @@ def _train(args):
 
 
 def _validate(args):
-    from .evaluation.validation import run_validation
+    from .evaluation.validation import run_validation  # deferred: loads torch; --help stays instant
 
     run_validation(args.model, json_path=args.json, markdown_path=args.markdown, card_path=args.card,
                    record=args.record, max_clicks=args.max_clicks, brain=not args.no_brain,
@@ -262,12 +275,24 @@ def _validate(args):
 
 
 def _segment(args):
-    import numpy as np
+    from . import io  # deferred: loads SimpleITK; --help stays instant
 
-    from . import io
-    from .segmenter import Segmenter
+    # Every output path is checked before anything is read or computed.
+    outputs = [("--out", args.out)] + ([("--probability", args.probability)] if args.probability else [])
+    point_files = {}
+    if args.save_points:
+        for kind in ("points", "foreground", "background"):
+            if kind == "points" or getattr(args, kind):
+                point_files[kind] = "{}_{}.mrk.json".format(args.save_points, kind)
+                outputs.append(("--save-points", point_files[kind]))
+    inputs = [("image", args.image), ("--points", args.points), ("--foreground", args.foreground),
+              ("--background", args.background), ("--model", args.model)]
+    check_output_paths(outputs, inputs, overwrite=args.overwrite)
 
     image, geometry = io.read_image(args.image, dtype=None)
+    check_image_format(args.out, geometry, np.uint8)
+    if args.probability:
+        check_image_format(args.probability, geometry, np.float32)
     points = io.read_points(args.points, geometry)
     foreground = io.read_points(args.foreground, geometry) if args.foreground else None
     background = io.read_points(args.background, geometry) if args.background else None
@@ -282,9 +307,8 @@ def _segment(args):
                 raise UserError("--{}: every click must lie on slice {} along axis {} (found {})".format(
                     name, index, args.axis, sorted(set(int(round(v)) for v in pts[:, axis]))))
         volume = image
-        image = volume.take(index, axis=axis)
+        image, spacing = take_slice(volume, axis, index, spacing)
         keep = [a for a in range(volume.ndim) if a != axis]
-        spacing = tuple(spacing[a] for a in keep)
         points, foreground, background = (None if p is None else p[:, keep]
                                           for p in (points, foreground, background))
     elif args.slice is not None:
@@ -307,30 +331,34 @@ def _segment(args):
         full[(slice(None),) * axis + (index,)] = array
         return full
 
-    mask = full_size(result.mask)
-    io.write_mask(args.out, mask, geometry)
-    print("wrote {} ({} voxels)".format(args.out, int(result.mask_crop.sum())))
+    writers = [(args.out, lambda path: io.write_mask(path, full_size(result.mask), geometry))]
     if args.probability:
         # Built only when asked for: a float32 map of a CT volume is 4 bytes per voxel.
-        io.write_image(args.probability, full_size(result.probability), geometry)
-        print("wrote {}".format(args.probability))
-    if args.save_points:
-        clicks = segmenter.clicks
-        for kind, colour in (("points", (1.0, 0.8, 0.0)), ("foreground", (0.1, 0.9, 0.1)),
-                             ("background", (0.9, 0.1, 0.1))):
-            pts = clicks[kind]
-            if len(pts) == 0:
-                continue
-            if axis is not None:
-                pts = np.insert(pts, axis, index, axis=1)
-            path = "{}_{}.mrk.json".format(args.save_points, kind)
-            io.write_points(path, pts, geometry, name="MIDeepSeg " + kind, color=colour)
-            print("wrote {}".format(path))
+        writers.append((args.probability, lambda path: io.write_image(path, full_size(result.probability),
+                                                                      geometry)))
+    colours = {"points": (1.0, 0.8, 0.0), "foreground": (0.1, 0.9, 0.1), "background": (0.9, 0.1, 0.1)}
+    for kind, target in point_files.items():
+        pts = segmenter.clicks[kind]
+        if len(pts) == 0:
+            continue
+        if axis is not None:
+            pts = np.insert(pts, axis, index, axis=1)
+        writers.append((target, lambda path, pts=pts, kind=kind: io.write_points(
+            path, pts, geometry, name="MIDeepSeg " + kind, color=colours[kind])))
+    write_all(writers, overwrite=args.overwrite)
+    print("wrote {} ({} voxels)".format(args.out, int(result.mask_crop.sum())))
+    for path, _ in writers[1:]:
+        print("wrote {}".format(path))
     return 0
 
 
 def _demo(args):
-    from .evaluation.demo import run_demo
+    try:
+        import matplotlib  # noqa: F401  (the demo's picture; an optional dependency)
+    except ImportError:
+        raise UserError("the demo draws its picture with matplotlib: pip install 'MIDeepSegLib[demo]' "
+                        "(or pip install matplotlib)") from None
+    from .evaluation.demo import run_demo  # deferred: loads torch; --help stays instant
 
     run_demo(args.out, seed=args.seed, device=args.device)
     return 0

@@ -206,6 +206,41 @@ def points_inside(points, shape):
     return np.isfinite(points).all(axis=1) & ((points >= -0.5) & (points <= upper)).all(axis=1)
 
 
+def take_slice(volume, axis, index, spacing=None):
+    """Slice `index` of a 3D array along array `axis` (2D mode on one slice of a volume).
+
+    Parameters
+    ----------
+    volume : (D, H, W) array_like
+        Array order (z, y, x).
+    axis : {0, 1, 2}
+        Array axis across the slice (0 = z: an axial slice of a volume in the usual orientation).
+    index : int
+        Slice index along `axis`.
+    spacing : sequence of 3 float, optional
+        mm per array axis.
+
+    Returns
+    -------
+    image : ndarray (2D), a copy (contiguous) with the volume's dtype, the two other axes in array order
+    spacing : tuple of 2 float (the two other axes), or None without `spacing`
+
+    Examples
+    --------
+    >>> image, spacing = take_slice(np.arange(24).reshape(2, 3, 4), 1, 2, (5.0, 0.6, 0.7))
+    >>> image.tolist(), spacing
+    ([[8, 9, 10, 11], [20, 21, 22, 23]], (5.0, 0.7))
+    """
+    volume = np.asarray(volume)
+    if volume.ndim != 3 or axis not in (0, 1, 2) or not 0 <= int(index) < volume.shape[axis]:
+        raise ValueError("need a 3D volume, an axis in 0-2 and an index inside it; got shape {}, axis {!r}, "
+                         "index {!r}".format(volume.shape, axis, index))
+    image = np.take(volume, int(index), axis=axis)
+    if spacing is None:
+        return image, None
+    return image, tuple(float(s) for a, s in enumerate(spacing) if a != axis)
+
+
 def bounding_box(mask, pad=0):
     """Array-order bounding box of the non-zero voxels of `mask`, optionally padded.
 

@@ -25,7 +25,9 @@ Points (:func:`read_points`)
 """
 
 import dataclasses
+import gzip
 import json
+import struct
 import warnings
 from pathlib import Path
 
@@ -34,6 +36,7 @@ import SimpleITK as sitk
 
 from ._checks import check_points, check_spacing
 from .geometry import array_to_physical, ijk_to_physical_matrix, physical_to_array
+from .outputs import check_image_format
 
 #: "@schema" of the markups files written by :func:`write_points` (Slicer 5).
 MARKUPS_SCHEMA = ("https://raw.githubusercontent.com/slicer/slicer/master/Modules/Loadable/Markups/"
@@ -43,6 +46,8 @@ MARKUPS_SCHEMA = ("https://raw.githubusercontent.com/slicer/slicer/master/Module
 # (identity in RAS, which is what Slicer writes).
 _LPS_IDENTITY_ORIENTATION = [-1.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 1.0]
 _UNIT_TO_MM = {"mm": 1.0, "um": 1e-3}
+# RAS <-> LPS: x and y change sign.
+_FLIP_XY = np.array([-1.0, -1.0, 1.0])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -202,6 +207,13 @@ def read_image(path, *, dtype=np.float32, series_id=None):
     ValueError
         The file cannot be read, a folder holds no DICOM series, or the image
         is 4D or has several components per pixel.
+
+    Notes
+    -----
+    NaN and infinite values are returned as they are in the file, NIfTI
+    included (ITK's NIfTI reader turns them into 0; they are put back), so
+    that :class:`~MIDeepSegLib.segmenter.Segmenter` refuses them where it
+    would use them.
     """
     path = Path(path)
     if not path.exists():
@@ -215,9 +227,63 @@ def read_image(path, *, dtype=np.float32, series_id=None):
             raise ValueError(f"could not read image {path}: {_itk_reason(exc)}") from None
     _check_sitk_image(image, f"image {path}")
     array = sitk.GetArrayFromImage(image)
+    if path.is_file():
+        _restore_nifti_nonfinite(path, array)
     if dtype is not None:
         array = array.astype(dtype, copy=False)
     return array, ImageGeometry.from_sitk(image)
+
+
+# NIfTI float data types: code -> numpy type name.
+_NIFTI_FLOATS = {16: "f4", 64: "f8"}
+
+
+def _restore_nifti_nonfinite(path, array):
+    """Put a float NIfTI-1/-2 file's NaN and inf values back into `array` (ITK reads them as 0).
+
+    `array` is ITK's array of the file: its C-order voxels are the file's
+    voxels in order (ITK does not reorder NIfTI data). The data are streamed
+    in chunks, so a large volume is not held twice in memory.
+    """
+    name = path.name.lower()
+    if not name.endswith((".nii", ".nii.gz")) or array.dtype.kind != "f":
+        return
+    opener = gzip.open if name.endswith(".gz") else open
+    with opener(str(path), "rb") as stream:
+        header = stream.read(540)
+        for order in "<>":
+            size = struct.unpack(order + "i", header[:4])[0]
+            if size in (348, 540):
+                break
+        else:
+            return
+        if size == 348:  # NIfTI-1: dim int16[8] at 40, datatype at 70, vox_offset at 108, scl_slope, scl_inter
+            dims = struct.unpack(order + "8h", header[40:56])
+            datatype = struct.unpack(order + "h", header[70:72])[0]
+            offset = int(struct.unpack(order + "f", header[108:112])[0])
+            slope, inter = struct.unpack(order + "2f", header[112:120])
+        else:  # NIfTI-2: datatype at 12, dim int64[8] at 16, vox_offset at 168, scl_slope, scl_inter
+            datatype = struct.unpack(order + "h", header[12:14])[0]
+            dims = struct.unpack(order + "8q", header[16:80])
+            offset = struct.unpack(order + "q", header[168:176])[0]
+            slope, inter = struct.unpack(order + "2d", header[176:192])
+        count = int(np.prod([max(int(d), 1) for d in dims[1:dims[0] + 1]])) if 1 <= dims[0] <= 7 else 0
+        if datatype not in _NIFTI_FLOATS or count != array.size:
+            return
+        dtype = np.dtype(order + _NIFTI_FLOATS[datatype])
+        slope = slope if slope and np.isfinite(slope) else 1.0  # 0 means "no scaling" in NIfTI
+        inter = inter if np.isfinite(inter) else 0.0
+        flat = array.reshape(-1)  # a view: GetArrayFromImage gives a contiguous array
+        stream.seek(offset)
+        start, chunk = 0, (1 << 22) // dtype.itemsize
+        while start < count:
+            data = stream.read(min(count - start, chunk) * dtype.itemsize)
+            values = np.frombuffer(data[:len(data) // dtype.itemsize * dtype.itemsize], dtype)
+            if values.size == 0:
+                break
+            bad = np.flatnonzero(~np.isfinite(values))
+            flat[start + bad] = values[bad] * slope + inter
+            start += values.size
 
 
 def _read_dicom_series(folder, series_id):
@@ -253,6 +319,7 @@ def _write(path, array, geometry, compress):
         raise TypeError(f"geometry must be an ImageGeometry, got {type(geometry).__name__}")
     if array.shape != geometry.shape:
         raise ValueError(f"array shape {array.shape} does not match the geometry's shape {geometry.shape}")
+    check_image_format(path, geometry, array.dtype)
     image = geometry._apply(sitk.GetImageFromArray(np.ascontiguousarray(array)))
     try:
         sitk.WriteImage(image, str(path), bool(compress))
@@ -267,8 +334,11 @@ def write_mask(path, mask, geometry, *, compress=True):
     Parameters
     ----------
     path : str or os.PathLike
-        Output file; the extension picks the format (``.nii.gz``, ``.nrrd``,
-        ``.mha``, ``.png`` for 2D, ...).
+        Output file; the extension picks the format: ``.nii.gz``, ``.nii``,
+        ``.nrrd``, ``.nhdr``, ``.mha``, ``.mhd`` for any image; ``.png`` or
+        ``.tif`` only for a 2D image with unit spacing, zero origin and
+        identity direction (those formats keep no geometry). Other formats
+        raise ``ValueError`` (see :mod:`MIDeepSegLib.outputs`).
     mask : (H, W) or (D, H, W) array_like
         Boolean or integer labels in [0, 255] (a MIDeepSeg mask is {0, 1}),
         array order, with ``geometry.shape``.
@@ -327,7 +397,11 @@ def _select_markup(markups, markup, path):
 
 
 def _markup_lps(entry, path):
-    """LPS positions (N, 3), mm, of the defined control points of one markups list."""
+    """The defined control points of one markups list.
+
+    Returns ``(lps, names, system)``: LPS positions (N, 3), mm; a name per
+    point for messages (its label, id or index); the file's coordinate system.
+    """
     system = entry.get("coordinateSystem", "LPS")
     if system not in ("LPS", "RAS"):
         raise ValueError(f"{path}: unsupported coordinateSystem {system!r} (LPS or RAS)")
@@ -335,19 +409,68 @@ def _markup_lps(entry, path):
     units = units[0] if isinstance(units, list) and units else units
     if units not in _UNIT_TO_MM:
         raise ValueError(f"{path}: unsupported coordinateUnits {units!r} (mm or um)")
-    positions = []
-    for point in entry.get("controlPoints") or []:
+    points = entry.get("controlPoints") or []
+    if not isinstance(points, list):
+        raise ValueError(f"{path}: \"controlPoints\" must be a list of objects, got {type(points).__name__}")
+    positions, names = [], []
+    for index, point in enumerate(points):
+        if not isinstance(point, dict):
+            raise ValueError(f"{path}: control point {index + 1} is {point!r}, not an object with a \"position\"")
+        name = _point_name(point, index)
         # Undefined / preview points have no meaningful position yet.
         if point.get("positionStatus", "defined") != "defined":
             continue
         position = point.get("position")
-        if not isinstance(position, list) or len(position) != 3:
-            raise ValueError("{}: control point {!r} has no 3-value position".format(path, point.get("id")))
+        if not isinstance(position, list) or len(position) != 3 or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in position):
+            raise ValueError(f"{path}: control point {name} has position {position!r}; expected 3 finite numbers "
+                             f"({system}, {units})")
         positions.append(position)
+        names.append(name)
     lps = np.asarray(positions, dtype=float).reshape(-1, 3) * _UNIT_TO_MM[units]
     if system == "RAS":
-        lps = lps * np.array([-1.0, -1.0, 1.0])  # RAS -> LPS flips x and y
-    return lps
+        lps = lps * _FLIP_XY  # RAS -> LPS flips x and y
+    return lps, names, system
+
+
+def _point_name(point, index):
+    """How a control point is named in messages: number, and label or id when the file has one."""
+    label = point.get("label") or point.get("id")
+    return f"{index + 1} ({label!r})" if label else str(index + 1)
+
+
+def _markup_voxels(lps, names, system, geometry, path):
+    """Voxel coordinates of markups positions; points outside the image raise, with an LPS/RAS hint."""
+    other = "RAS" if system == "LPS" else "LPS"
+
+    def voxels_of(positions):
+        voxels = geometry.lps_to_array(positions)  # raises for a 2D image's off-plane points
+        upper = np.asarray(geometry.shape, dtype=float) - 0.5
+        return voxels, ((voxels < -0.5) | (voxels > upper)).any(axis=1)
+
+    try:
+        voxels, outside = voxels_of(lps)
+    except ValueError as exc:
+        try:
+            voxels_of(lps * _FLIP_XY)
+            hint = f"; read as {other} they would lie on it: is the file's coordinateSystem ({system}) wrong?"
+        except ValueError:
+            hint = f" (read as {other} too)"
+        raise ValueError(f"{path}: {exc}{hint}") from None
+    if outside.any():
+        try:
+            inside_other = not voxels_of(lps * _FLIP_XY)[1].any()
+        except ValueError:
+            inside_other = False
+        hint = (f"; read as {other} they would all lie inside: is the file's coordinateSystem ({system}) "
+                f"wrong?" if inside_other else f"; read as {other} they would not lie inside either")
+        bad = [names[i] for i in np.flatnonzero(outside)]
+        position = (lps * _FLIP_XY if system == "RAS" else lps)[outside][0]  # as written in the file
+        raise ValueError(
+            f"{path}: {len(bad)} of {len(names)} point(s) lie outside the image of shape {geometry.shape}, e.g. "
+            f"control point {bad[0]} at voxel {tuple(round(float(c), 1) for c in voxels[outside][0])} (array "
+            f"order), {system} position {tuple(round(float(c), 1) for c in position)} mm{hint}")
+    return voxels
 
 
 def _plain_voxels(data, path):
@@ -393,17 +516,16 @@ def read_points(path, geometry, *, markup=0):
     Raises
     ------
     ValueError
-        Malformed file, unknown list, or points outside the image.
+        Malformed file (naming the file and the point), unknown list, or
+        points outside the image (for markups: saying whether they would lie
+        inside if the file's LPS/RAS label were the other one).
     """
     if not isinstance(geometry, ImageGeometry):
         raise TypeError(f"geometry must be an ImageGeometry, got {type(geometry).__name__}")
     data = _load_json(path)
     if isinstance(data, dict) and "markups" in data:
-        lps = _markup_lps(_select_markup(data["markups"], markup, path), path)
-        try:
-            points = geometry.lps_to_array(lps)
-        except ValueError as exc:
-            raise ValueError(f"{path}: {exc}") from None
+        lps, names, system = _markup_lps(_select_markup(data["markups"], markup, path), path)
+        points = _markup_voxels(lps, names, system, geometry, path)
     else:
         points = _plain_voxels(data, path)
     return check_points(points, geometry.shape, name=f"points in {path}")

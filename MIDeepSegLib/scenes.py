@@ -1,4 +1,4 @@
-"""Synthetic scenes with known answers, shared by the Slicer self-test and the pytest suite.
+"""Synthetic scenes with known answers, shared by the Slicer self-test, the pytest suite and the benchmark.
 
 The Slicer module's self-test (``MIDeepSegTest``) builds its MRML nodes from
 these arrays; ``Testing/test_selftest_scenes.py`` runs the same scenes through
@@ -8,6 +8,7 @@ fails CI first.
 """
 
 import numpy as np
+from scipy import ndimage
 
 
 def rotation(axis, degrees):
@@ -106,3 +107,47 @@ def insert_lesion(image, spacing, semi_axes_mm=(12.0, 15.0, 10.0)):
     bright = 1.3 * np.percentile(image, 99)
     out = np.where(lesion, bright * (1.0 - 0.3 * radius) + 0.05 * image, image).astype(np.float32)
     return {"image": out, "lesion": lesion, "interior": margin_points(center, semi_axes)}
+
+
+def blob_scene(shape, rng, spacing=None, *, distractor=None):
+    """A textured blob with a known mask: the test suite's and the benchmark's synthetic scene.
+
+    Returns ``(image float32, mask bool)``, both `shape`, array order. An
+    ellipse (2D) / ellipsoid (3D) with random centre, semi-axes of 12-30 %
+    of each physical extent and a random rotation in the last two axes, on a
+    smooth random background with Gaussian noise; its contrast is +-(0.5-1.0)
+    of the background's texture amplitude. With `distractor` (default: drawn,
+    p = 0.4) a second, smaller blob of similar brightness is added apart from it.
+    Every random draw comes from `rng` (a ``numpy.random.Generator``); `spacing`
+    is mm per array axis (default 1).
+    """
+    shape = tuple(shape)
+    ndim = len(shape)
+    spacing = np.ones(ndim) if spacing is None else np.asarray(spacing, float)
+    extent = np.asarray(shape) * spacing
+    grids = [g * s for g, s in zip(np.indices(shape, dtype=np.float64), spacing)]
+
+    def ellipse(centre, radii, angle):
+        rel = [g - c for g, c in zip(grids, centre)]
+        a, b = rel[-2], rel[-1]
+        cos, sin = np.cos(angle), np.sin(angle)
+        rel[-2], rel[-1] = cos * a + sin * b, -sin * a + cos * b
+        return sum((r / rad) ** 2 for r, rad in zip(rel, radii)) <= 1.0
+
+    radii = extent * rng.uniform(0.12, 0.30, ndim)
+    radii = np.maximum(radii, 2.5 * spacing)
+    centre = extent * 0.5 + rng.uniform(-0.15, 0.15, ndim) * extent
+    mask = ellipse(centre, radii, rng.uniform(0, np.pi))
+    texture = ndimage.gaussian_filter(rng.standard_normal(shape), 3.0)
+    texture /= texture.std() + 1e-6
+    contrast = rng.uniform(0.8, 1.6) * rng.choice([-1.0, 1.0])
+    image = 0.5 * texture + contrast * mask
+    if distractor is None:
+        distractor = rng.random() < 0.4
+    if distractor:
+        other_centre = centre + np.sign(rng.uniform(-1, 1, ndim)) * (radii + extent * 0.12)
+        other = ellipse(other_centre, radii * rng.uniform(0.4, 0.7), 0.0)
+        other &= ~ndimage.binary_dilation(mask, None, 2)
+        image = image + contrast * rng.uniform(0.6, 1.0) * other
+    image = ndimage.gaussian_filter(image, 0.7) + 0.15 * rng.standard_normal(shape)
+    return (100.0 * image + 40.0).astype(np.float32), mask

@@ -12,10 +12,10 @@ import warnings
 import numpy as np
 from scipy import ndimage
 
-from ._checks import check_points, check_spacing
+from ._checks import check_points, check_probability, check_spacing
 from .core.crop import box_shape, box_union, relaxed_bbox, shift_points
 from .model.preprocess import network_input, resize
-from .core.refinement import click_reach_mm, click_reaches, prepare_cache, refine_ifgc
+from .core.refinement import click_reach_mm, click_reaches, prepare_cache, refine_gc, refine_ifgc
 from .settings import (BACKGROUND_REACH_FRACTION, DISTANCE_SCALE, INITIAL_FUSION, LAM, POINT_REACH_FRACTION,
                        REACH_FRACTION, SIGMA)
 
@@ -26,7 +26,11 @@ from .settings import (BACKGROUND_REACH_FRACTION, DISTANCE_SCALE, INITIAL_FUSION
 MIN_POINTS = {2: 3, 3: 4}
 
 
+#: The last model loaded on each device: {(path, mtime, device): (network, config)}, one entry per device.
 _MODEL_CACHE = {}
+
+#: Refinement methods: the paper's information fusion + graph cut, and Table 3's plain graph cut baseline.
+REFINEMENTS = ("ifgc", "gc")
 
 
 class Result:
@@ -103,9 +107,11 @@ class Segmenter:
         crops that are used are converted to float32.
     spacing : sequence of float, optional
         mm per array axis, (z, y, x) / (y, x). Default 1.
-    model : "2d", "3d", path, or (UNet, ModelConfig)
+    model : "2d", "3d", path, (UNet, ModelConfig) or None
         Shipped weights by name, a checkpoint file, or a loaded network. Its
-        dimension must match the image's. Loaded once and cached per device.
+        dimension must match the image's. The last model loaded on each
+        device is kept for the next session. None: no network; the session
+        starts from a given probability (:meth:`start`) and needs `margin_mm`.
     device : "auto", "cpu", "cuda", "cuda:N", "mps"
         Where the network and the geodesic distances run.
     lam, sigma : float
@@ -115,19 +121,19 @@ class Segmenter:
         Margin of the relaxed bounding box; default: the model's (the value it
         was trained with).
     iterations : int, None or "default"
-        Geodesic sweep iterations (see :mod:`MIDeepSegLib.cuemap`).
+        Geodesic sweep iterations (see :mod:`MIDeepSegLib.core.cuemap`).
     connectivity : int, optional
-        Graph-cut neighbourhood (see :func:`~MIDeepSegLib.graphcut.graph_cut`).
+        Graph-cut neighbourhood (see :func:`~MIDeepSegLib.core.graphcut.graph_cut`).
     distance_scale : float
         How far a refinement click reaches in the fusion (see
-        :mod:`MIDeepSegLib.refinement`): larger = more local.
+        :mod:`MIDeepSegLib.core.refinement`): larger = more local.
         This and the two reaches default to :mod:`MIDeepSegLib.settings`.
     reach : float or None
         The foreground seeds' (interior margin points' and foreground
         clicks') weight in the fusion also decays with Euclidean distance, by
         e^-1 per `reach` x the mean extent in mm of the working region (the
         relaxed box of the points, grown by clicks outside it); None = the
-        paper's pure geodesic fusion. See :mod:`MIDeepSegLib.refinement`.
+        paper's pure geodesic fusion. See :mod:`MIDeepSegLib.core.refinement`.
     background_reach : float or None
         The same for the background clicks; None = pure geodesic.
     point_reach : float, None or dict
@@ -138,13 +144,18 @@ class Segmenter:
         :meth:`initial` fuses the CNN's probability with the interior margin
         points and cuts the graph (IF-GC with the points as the only clicks,
         the step every refinement repeats) instead of thresholding the
-        probability at 0.5 (see :mod:`MIDeepSegLib.settings`).
+        probability at 0.5 (see :mod:`MIDeepSegLib.settings`). Only with
+        ``refinement="ifgc"``.
     exact : bool
         False (default): refinements solve the graph cut only where the
         labelling is in doubt and reuse the distance maps of earlier clicks on
         the same region (:func:`~MIDeepSegLib.core.refinement.refine_ifgc`); True:
         every refinement recomputes everything and solves the max-flow on the
         whole region (slower; the reference the benchmarks compare with).
+    refinement : {"ifgc", "gc"}
+        "ifgc": information fusion + graph cut (paper Section 2.4); "gc": the
+        plain graph cut on the CNN probability with the clicks as hard
+        constraints (the baseline of the paper's Table 3).
 
     Examples
     --------
@@ -157,19 +168,24 @@ class Segmenter:
     def __init__(self, image, spacing=None, model="3d", device="auto", *, lam=LAM, sigma=SIGMA, margin_mm=None,
                  iterations="default", connectivity=None, distance_scale=DISTANCE_SCALE, reach=REACH_FRACTION,
                  background_reach=BACKGROUND_REACH_FRACTION, point_reach=POINT_REACH_FRACTION,
-                 initial_fusion=INITIAL_FUSION, exact=False):
-        from ._device import resolve_device
+                 initial_fusion=INITIAL_FUSION, exact=False, refinement="ifgc"):
+        from ._device import resolve_device  # deferred: loads torch, on first use
 
         self.image = _check_session_image(image)
         self.spacing = check_spacing(spacing, self.image.ndim)
         self.device = resolve_device(device)
-        self.network, self.config = _load_model(model, self.device)
-        if self.config.spatial_dims != self.image.ndim:
+        if model is None and margin_mm is None:
+            raise ValueError("margin_mm is needed without a model (the model gives its training margin)")
+        self.network, self.config = _load_model(model, self.device) if model is not None else (None, None)
+        if self.config is not None and self.config.spatial_dims != self.image.ndim:
             raise ValueError(
                 "the model is {}D but the image is {}D: use model='{}d' (for a slice of a volume, pass the "
                 "2D slice)".format(self.config.spatial_dims, self.image.ndim, self.image.ndim))
         self.lam, self.sigma = float(lam), float(sigma)
         self.margin_mm = self.config.margin_mm if margin_mm is None else float(margin_mm)
+        if refinement not in REFINEMENTS:
+            raise ValueError("refinement must be one of {}, got {!r}".format(REFINEMENTS, refinement))
+        self.refinement = refinement
         self.iterations = iterations
         self.connectivity = connectivity
         self.distance_scale = float(distance_scale)
@@ -215,6 +231,8 @@ class Segmenter:
         -------
         Result (probability = the CNN's foreground probability).
         """
+        if self.network is None:
+            raise RuntimeError("this session has no model: begin it with start(points, probability)")
         ndim = self.image.ndim
         points = check_points(points, self.image.shape, name="points")
         distinct = len(np.unique(np.rint(points), axis=0))
@@ -223,6 +241,8 @@ class Segmenter:
                 "need at least {} distinct interior margin points in {}D, got {}: they should lie just inside "
                 "the object's boundary, around it (near its extreme points), so that their box covers the "
                 "object".format(MIN_POINTS[ndim], ndim, distinct))
+        if ndim == 3 and min(self.image.shape) > 1:  # a one-slice volume has no other plane to click on
+            _check_points_span_3d(points, self.spacing)
         start = time.perf_counter()
         timings = {}
         box = relaxed_bbox(points, self.image.shape, self.spacing, self.margin_mm)
@@ -230,7 +250,7 @@ class Segmenter:
         local = shift_points(points, box)
         timings["crop"] = time.perf_counter() - start
 
-        import torch
+        import torch  # deferred: torch on first use: the package imports without it
 
         tick = time.perf_counter()
         inputs = network_input(crop, local, self.spacing, self.config.input_size, encoding=self.config.encoding,
@@ -256,7 +276,7 @@ class Segmenter:
             prepare_cache(crop, local, self.spacing, iterations=self.iterations, device=self.device,
                           cache=self._cache["refine"])
             timings["distances"] = time.perf_counter() - tick
-        if self.initial_fusion:
+        if self.initial_fusion and self.refinement == "ifgc":
             # The network under-segments real organs (precision ~0.9, recall ~0.6 on the tuning organs):
             # the points' geodesic evidence extends the mask through the homogeneous organ around them.
             refined = self._refine_crop(crop, probability, local, np.zeros((0, ndim)), np.zeros((0, ndim)))
@@ -269,6 +289,39 @@ class Segmenter:
         result = Result(self.image.shape, box, mask, probability, timings)
         empty = np.zeros((0, ndim))
         self._history.append(_State(points, empty, empty, box, probability, result))
+        return result
+
+    def start(self, points, probability):
+        """Begin a session from a given foreground probability instead of the network's.
+
+        For evaluating the refinement where no trained network exists (a
+        stand-in probability, see :func:`~MIDeepSegLib.evaluation.user.stand_in_probability`):
+        the relaxed box of `points` is the region, the probability's
+        components >= 0.5 that hold a point are the mask, and :meth:`refine`
+        continues from there as after :meth:`initial`.
+
+        Parameters
+        ----------
+        points : (N, ndim) array_like
+            Interior margin points, voxel coordinates, array order.
+        probability : float array_like, image shape
+            Foreground probability in [0, 1]; only its values inside the region are used.
+
+        Returns
+        -------
+        Result (probability = the given one, inside the region).
+        """
+        points = check_points(points, self.image.shape, name="points")
+        if len(points) == 0:
+            raise ValueError("points: need at least one interior margin point")
+        probability = check_probability(probability, self.image.shape)
+        start = time.perf_counter()
+        box = relaxed_bbox(points, self.image.shape, self.spacing, self.margin_mm)
+        crop_probability = np.ascontiguousarray(probability[box], dtype=np.float32)
+        mask = _components_at(crop_probability >= 0.5, shift_points(points, box))
+        result = Result(self.image.shape, box, mask, crop_probability, {"total": time.perf_counter() - start})
+        empty = np.zeros((0, self.image.ndim))
+        self._history.append(_State(points, empty, empty, box, crop_probability, result))
         return result
 
     def refine(self, foreground=None, background=None):
@@ -317,8 +370,13 @@ class Segmenter:
         cnn_probability[inner] = state.cnn_probability
         timings = {"crop": time.perf_counter() - start}
 
-        refined = self._refine_crop(crop, cnn_probability, shift_points(state.points, box),
-                                    shift_points(all_fg, box), shift_points(all_bg, box))
+        if self.refinement == "gc":  # Table 3's baseline: the clicks as hard constraints, no fusion
+            refined = refine_gc(crop, cnn_probability, shift_points(np.vstack([state.points, all_fg]), box),
+                                shift_points(all_bg, box), self.spacing, lam=self.lam, sigma=self.sigma,
+                                connectivity=self.connectivity)
+        else:
+            refined = self._refine_crop(crop, cnn_probability, shift_points(state.points, box),
+                                        shift_points(all_fg, box), shift_points(all_bg, box))
         timings.update(refined.timings)
         timings["total"] = time.perf_counter() - start
         result = Result(self.image.shape, box, refined.mask, refined.probability, timings)
@@ -326,9 +384,16 @@ class Segmenter:
         return result
 
     def undo(self):
-        """Go back one interaction; returns the Result now current (None if nothing is left)."""
-        if self._history:
-            self._history.pop()
+        """Go back one interaction; returns the Result now current.
+
+        Undoing the :meth:`initial` call leaves no segmentation (returns
+        None). With nothing left to undo it raises ``RuntimeError``: a caller
+        that undoes more often than it interacted has lost count of its
+        clicks, and a silent None would hide that.
+        """
+        if not self._history:
+            raise RuntimeError("nothing to undo: no initial() or refine() call is left in this session's history")
+        self._history.pop()
         return self.result
 
     def reset(self):
@@ -349,6 +414,7 @@ class Segmenter:
 
     def _crop(self, box):
         crop = np.asarray(self.image[box], dtype=np.float32)
+        # Checked here, where the values are used: NaN padding outside the field of view is harmless.
         if not np.isfinite(crop).all():
             raise ValueError("the image has {} NaN or infinite values in the region {} around the clicks; "
                              "fill them first".format(int((~np.isfinite(crop)).sum()),
@@ -374,6 +440,34 @@ def _check_session_image(image):
     return arr
 
 
+def _check_points_span_3d(points, spacing):
+    """Refuse 3D interior margin points that lie in one plane.
+
+    Points on one slice (or on any one plane) give a crop one slice thick
+    along the plane's normal, and the network a flat cue map: the result is a
+    thin pancake of the object. The 3D network was trained with points near
+    the object's extreme points along every axis.
+    """
+    mm = np.asarray(points, dtype=float) * np.asarray(spacing)
+    centred = mm - mm.mean(axis=0)
+    normal = np.linalg.svd(centred, full_matrices=False)[2][-1]
+    thickness = float(np.abs(centred @ normal).max())
+    # A quarter of the finest voxel: exact for points on one slice, and for clicks in one oblique view.
+    if thickness > 0.25 * min(spacing):
+        return
+    axis = int(np.argmax(np.abs(normal)))
+    where, option = "", "--axis z/y/x"
+    if np.abs(normal[axis]) > 0.999:
+        where = ", all on slice {} along array axis {} ({})".format(int(round(float(points[0][axis]))), axis,
+                                                                    "zyx"[axis])
+        option = "--axis " + "zyx"[axis]
+    raise ValueError(
+        "the {} interior margin points lie in one plane{}: in 3D they must span the object along every "
+        "axis (put points near its extreme points on several slices: top, bottom, front, back, left, right). "
+        "To segment one slice, use 2D mode: the CLI's {}, or the 2D model on the slice "
+        "(Segmenter(slice, model='2d'))".format(len(points), where, option))
+
+
 def _components_at(mask, points):
     """Keep the connected components of `mask` that contain a point (all of it if none does)."""
     labels, count = ndimage.label(mask)
@@ -389,7 +483,7 @@ def _components_at(mask, points):
 
 def _load_model(model, device):
     """(network, config) for a name, a path or an already loaded pair; cached per file and device."""
-    from .model.checkpoint import ModelConfig, load_checkpoint, resolve_model
+    from .model.checkpoint import ModelConfig, load_checkpoint, resolve_model  # deferred: loads torch
 
     if isinstance(model, tuple) and len(model) == 2 and isinstance(model[1], ModelConfig):
         network, config = model
@@ -397,5 +491,7 @@ def _load_model(model, device):
     path = resolve_model(model)
     key = (str(path.resolve()), path.stat().st_mtime_ns, str(device))
     if key not in _MODEL_CACHE:
+        for other in [k for k in _MODEL_CACHE if k[2] == key[2]]:  # one model per device: free the last one
+            del _MODEL_CACHE[other]
         _MODEL_CACHE[key] = load_checkpoint(path, device=device)
     return _MODEL_CACHE[key]

@@ -26,7 +26,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
+
+from MIDeepSegLib.scenes import blob_scene
 
 #: Architecture of the tiny test networks (array order input sizes).
 TINY_2D = {"features": (8, 16, 32), "input_size": (32, 32)}
@@ -38,44 +39,8 @@ _CACHE = {}
 
 
 def scene(shape, rng, spacing=None, *, distractor=None):
-    """One synthetic scene: ``(image float32, mask bool)``.
-
-    An ellipse (2D) / ellipsoid (3D) with random centre, semi-axes of 12-30 %
-    of each physical extent and a random rotation in the last two axes, on a
-    smooth random background with Gaussian noise; its contrast is +-(0.5-1.0)
-    of the background's texture amplitude. With `distractor` (default: drawn,
-    p = 0.4) a second, smaller blob of similar brightness is added apart from it.
-    """
-    shape = tuple(shape)
-    ndim = len(shape)
-    spacing = np.ones(ndim) if spacing is None else np.asarray(spacing, float)
-    extent = np.asarray(shape) * spacing
-    grids = [g * s for g, s in zip(np.indices(shape, dtype=np.float64), spacing)]
-
-    def ellipse(centre, radii, angle):
-        rel = [g - c for g, c in zip(grids, centre)]
-        a, b = rel[-2], rel[-1]
-        cos, sin = np.cos(angle), np.sin(angle)
-        rel[-2], rel[-1] = cos * a + sin * b, -sin * a + cos * b
-        return sum((r / rad) ** 2 for r, rad in zip(rel, radii)) <= 1.0
-
-    radii = extent * rng.uniform(0.12, 0.30, ndim)
-    radii = np.maximum(radii, 2.5 * spacing)
-    centre = extent * 0.5 + rng.uniform(-0.15, 0.15, ndim) * extent
-    mask = ellipse(centre, radii, rng.uniform(0, np.pi))
-    texture = ndimage.gaussian_filter(rng.standard_normal(shape), 3.0)
-    texture /= texture.std() + 1e-6
-    contrast = rng.uniform(0.8, 1.6) * rng.choice([-1.0, 1.0])
-    image = 0.5 * texture + contrast * mask
-    if distractor is None:
-        distractor = rng.random() < 0.4
-    if distractor:
-        other_centre = centre + np.sign(rng.uniform(-1, 1, ndim)) * (radii + extent * 0.12)
-        other = ellipse(other_centre, radii * rng.uniform(0.4, 0.7), 0.0)
-        other &= ~ndimage.binary_dilation(mask, None, 2)
-        image = image + contrast * rng.uniform(0.6, 1.0) * other
-    image = ndimage.gaussian_filter(image, 0.7) + 0.15 * rng.standard_normal(shape)
-    return (100.0 * image + 40.0).astype(np.float32), mask
+    """One synthetic scene: :func:`MIDeepSegLib.scenes.blob_scene` (the benchmark's synthetic cases too)."""
+    return blob_scene(shape, rng, spacing, distractor=distractor)
 
 
 def sample(config, image, mask, rng, spacing):

@@ -1,4 +1,4 @@
-"""Tests for MIDeepSegLib.evaluation: benchmark, peers and charts.
+"""Tests for MIDeepSegLib.evaluation: benchmark, its cases and report, peers and charts.
 
 The benchmark's machinery is checked in quick mode on synthetic cases (no
 data files, no trained weights); the classical methods on easy synthetic
@@ -6,6 +6,7 @@ objects with known answers; NoC and the targets on hand-made numbers.
 """
 
 import csv
+import importlib.util
 import json
 
 import numpy as np
@@ -14,7 +15,9 @@ import torch
 from conftest import SPACING_2D, SPACING_3D, make_blob_image
 
 from MIDeepSegLib.evaluation import benchmark, peers
-from MIDeepSegLib.evaluation.charts import bar_chart, draw_text, line_chart, text_size
+from MIDeepSegLib.evaluation.cases import load_cases, synthetic_cases
+from MIDeepSegLib.evaluation.report import _json_ready
+from MIDeepSegLib.evaluation.user import clicks_to_reach, mean_noc
 from MIDeepSegLib.model.checkpoint import ModelConfig, build_model, save_checkpoint
 from MIDeepSegLib.core.crop import relaxed_bbox
 from MIDeepSegLib.core.metrics import dice
@@ -25,6 +28,10 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+#: The figures need matplotlib (the benchmark/test extras); results and report do not.
+HAVE_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 
 
 def _installed(names):
@@ -60,6 +67,7 @@ def test_quick_mode_writes_every_output(quick_run):
     results, out = quick_run
     for name in ("results.json", "results.csv", "report.md"):
         assert (out / name).is_file(), name
+    pytest.importorskip("matplotlib", reason="the benchmark's figures need matplotlib (the benchmark/test extras)")
     for dim in (2, 3):
         for kind in ("dice_vs_clicks", "clicks_needed", "overlays"):
             path = out / "{}_{}d.png".format(kind, dim)
@@ -79,7 +87,7 @@ def test_quick_mode_json_structure(quick_run):
             assert len(run["dice"]) == len(run["assd"]) == 3
             assert all(0.0 <= d <= 1.0 for d in run["dice"])
             assert 1 <= len(run["seconds"]) <= 3 and len(run["clicks"]) == len(run["seconds"]) - 1
-            assert run["noc90"] == benchmark.clicks_to_reach(run["dice"], 0.90)
+            assert run["noc90"] == clicks_to_reach(run["dice"], 0.90)
         # Every method of a case starts from the same interior margin points.
         assert len(case["points"]) >= 4
     # The GC replays IF-GC's clicks (Table 3: the same set of clicks).
@@ -105,8 +113,9 @@ def test_quick_mode_csv_and_report(quick_run):
     clicked = [r for r in rows if r["clicks"] != "0"]
     assert all(r["click_kind"] in ("foreground", "background") for r in clicked if r["click_position"])
     report = (out / "report.md").read_text()
+    figures = ("dice_vs_clicks_2d.png", "overlays_3d.png") if HAVE_MATPLOTLIB else ("No figures: matplotlib",)
     for heading in ("## Targets", "Table 4 / Fig. 11", "Table 3", "Table 2", "## 2D (2 cases)",
-                    "## 3D (1 cases)", "Quick mode", "stand-in", "dice_vs_clicks_2d.png", "overlays_3d.png"):
+                    "## 3D (1 cases)", "Quick mode", "stand-in") + figures:
         assert heading in report, heading
 
 
@@ -117,8 +126,8 @@ def test_deterministic_by_seed(quick_run, tmp_path, monkeypatch):
     again = benchmark.run_benchmark("synthetic", dims=(2, 3), quick=True, seed=3,
                                     peers=_installed(QUICK_PEERS), device="cpu", progress=False,
                                     models={2: None, 3: None})
-    same = json.dumps(_strip_timings(benchmark._json_ready(results)), sort_keys=True)
-    assert json.dumps(_strip_timings(benchmark._json_ready(again)), sort_keys=True) == same
+    same = json.dumps(_strip_timings(_json_ready(results)), sort_keys=True)
+    assert json.dumps(_strip_timings(_json_ready(again)), sort_keys=True) == same
     other = benchmark.run_benchmark("synthetic", dims=(2,), quick=True, seed=4, peers=["geos"], device="cpu",
                                     progress=False, models={2: None})
     assert other["cases"][0]["points"] != results["cases"][0]["points"]
@@ -131,7 +140,7 @@ def test_cli_quick(tmp_path, capsys):
     code = main(["benchmark", "--quick", "--cases", "synthetic", "--dim", "2", "--peers", "geos", "--quiet",
                  "--device", "cpu", "--out", str(out)])
     assert code == 0
-    assert (out / "report.md").is_file() and (out / "dice_vs_clicks_2d.png").is_file()
+    assert (out / "report.md").is_file() and (out / "dice_vs_clicks_2d.png").is_file() == HAVE_MATPLOTLIB
     assert "wrote" in capsys.readouterr().out
     assert main(["benchmark", "--quick", "--cases", str(tmp_path / "nowhere"), "--out", str(out)]) == 2
     assert main(["benchmark", "--encoding-model", "egd", "--out", str(out)]) == 2
@@ -154,7 +163,7 @@ def test_network_rows_and_table2(tmp_path):
     assert {"mideepseg", "mideepseg_gc", "mideepseg_ifgc_paper", "geos"} == set(case["methods"])
     assert set(case["encodings"]) == {"egd", "gaussian"}
     # Replaying the benchmark's clicks through the Segmenter gives the same Dice.
-    scene = benchmark.synthetic_cases(2, count=1, seed=1)[0]
+    scene = synthetic_cases(2, count=1, seed=1)[0]
     seg = Segmenter(scene.image, scene.spacing, model=str(paths["egd"]), device="cpu")
     dices = [dice(seg.initial(np.array(case["points"])).mask, scene.truth)]
     for point, foreground in case["methods"]["mideepseg"]["clicks"]:
@@ -180,20 +189,20 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="peers"):
         benchmark.run_benchmark("synthetic", peers=["magic_wand"], progress=False)
     with pytest.raises(ValueError, match="cases"):
-        benchmark.load_cases("no-such-set", 2)
+        load_cases("no-such-set", 2)
 
 
 # -- NoC and targets ------------------------------------------------------------------
 
 
 def test_noc_on_hand_made_curves():
-    assert benchmark.clicks_to_reach([0.91, 0.95], 0.90) == 0
-    assert benchmark.clicks_to_reach([0.5, 0.86, 0.89, 0.90], 0.90) == 3
-    assert benchmark.clicks_to_reach([0.5, 0.86, 0.89, 0.90], 0.85) == 1
-    assert benchmark.clicks_to_reach([0.5, 0.6], 0.85) is None
-    mean, reached = benchmark.mean_noc([[0.9, 0.9, 0.9], [0.5, 0.9, 0.9], [0.1, 0.2, 0.3]], 0.90, 2)
+    assert clicks_to_reach([0.91, 0.95], 0.90) == 0
+    assert clicks_to_reach([0.5, 0.86, 0.89, 0.90], 0.90) == 3
+    assert clicks_to_reach([0.5, 0.86, 0.89, 0.90], 0.85) == 1
+    assert clicks_to_reach([0.5, 0.6], 0.85) is None
+    mean, reached = mean_noc([[0.9, 0.9, 0.9], [0.5, 0.9, 0.9], [0.1, 0.2, 0.3]], 0.90, 2)
     assert reached == 2 and mean == pytest.approx((0 + 1 + 3) / 3)
-    assert np.isnan(benchmark.mean_noc([], 0.9, 5)[0])
+    assert np.isnan(mean_noc([], 0.9, 5)[0])
 
 
 def _summary(ours, peer, gc, encodings):
@@ -281,19 +290,21 @@ def test_peers_bad_input():
 # -- charts ---------------------------------------------------------------------------
 
 
-def test_charts():
-    rgb = line_chart([("a", [0.5, 0.7, np.nan]), ("b", [0.6, 0.6, 0.9])], [0, 1, 2], title="t",
-                     size=(300, 500))
-    assert rgb.shape == (300, 500, 3) and rgb.dtype == np.uint8
-    assert (rgb != 255).any()
-    bars = bar_chart(["0", "1", ">1"], [("a", [1, 0, 2])], title="h", size=(300, 500))
-    assert bars.shape == (300, 500, 3)
+def test_charts(tmp_path):
+    pytest.importorskip("matplotlib", reason="the benchmark's figures need matplotlib (the benchmark/test extras)")
+    from matplotlib.image import imread
+
+    from MIDeepSegLib.evaluation.plots import bar_chart, line_chart
+
+    line = line_chart(tmp_path / "l.png", [("a", [0.5, 0.7, np.nan]), ("b", [0.6, 0.6, 0.9])], [0, 1, 2],
+                      title="t", x_label="clicks", y_label="Dice")
+    bars = bar_chart(tmp_path / "b.png", ["0", "1", ">1"], [("a", [1, 0, 2]), ("b", [0, 3, 0])], title="h",
+                     x_label="clicks", y_label="cases")
+    for path in (line, bars):
+        rgb = imread(str(path))
+        assert rgb.shape[:2] == (500, 800) and (rgb[..., :3] < 0.9).any()  # something drawn on white
     with pytest.raises(ValueError, match="series"):
-        line_chart([("a", [0.5])], [0, 1])
-    canvas = np.full((20, 60, 3), 255, np.uint8)
-    draw_text(canvas, "Dice 0.9", 2, 2)
-    h, w = text_size("Dice 0.9")
-    assert (canvas[2:2 + h, 2:2 + w] == 0).any() and (canvas[:, 2 + w + 1:] == 255).all()
+        line_chart(tmp_path / "x.png", [("a", [0.5])], [0, 1], title="t", x_label="x", y_label="y")
 
 
 def test_folder_cases(tmp_path):
@@ -302,17 +313,17 @@ def test_folder_cases(tmp_path):
 
     (tmp_path / "imagesTr").mkdir()
     (tmp_path / "labelsTr").mkdir()
-    scene = benchmark.synthetic_cases(3, count=1, seed=0)[0]
+    scene = synthetic_cases(3, count=1, seed=0)[0]
     labels = scene.truth.astype(np.uint8)
     labels[:3, :4, :4] = 2  # a second, small object
     for folder, array in (("imagesTr", scene.image), ("labelsTr", labels)):
         img = sitk.GetImageFromArray(array)
         img.SetSpacing(tuple(reversed(scene.spacing)))
         sitk.WriteImage(img, str(tmp_path / folder / "case01.nii.gz"))
-    cases3 = benchmark.load_cases(str(tmp_path), 3)
+    cases3 = load_cases(str(tmp_path), 3)
     assert [c.name for c in cases3] == ["case01:label1", "case01:label2"]
     assert np.allclose(cases3[0].spacing, scene.spacing)
     assert cases3[0].truth.sum() == scene.truth.sum()
-    cases2 = benchmark.load_cases(str(tmp_path), 2)
+    cases2 = load_cases(str(tmp_path), 2)
     assert len(cases2) == 6 and all(c.image.ndim == 2 for c in cases2)
-    assert len(benchmark.load_cases(str(tmp_path), 2, quick=True)) == 2
+    assert len(load_cases(str(tmp_path), 2, quick=True)) == 2

@@ -310,6 +310,7 @@ def _png_size(path):
 
 @pytest.mark.parametrize("with_network", [False, True])
 def test_demo(tmp_path, models, monkeypatch, capsys, with_network):
+    pytest.importorskip("matplotlib", reason="the demo's picture needs matplotlib (the demo/test extras)")
     if with_network:  # the tiny 2D network stands in for the shipped weights
         folder = tmp_path / "models"
         folder.mkdir()
@@ -321,15 +322,242 @@ def test_demo(tmp_path, models, monkeypatch, capsys, with_network):
     out = tmp_path / "demo"
     assert cli.main(["demo", "--out", str(out), "--device", "cpu"]) == 0
     assert "wrote" in capsys.readouterr().out
-    height_px, width_px = 130, 140  # the bundled Colin27 slice
-    width, height = _png_size(out / "cue_map.png")
-    assert height == height_px and width >= 2 * width_px
-    width, height = _png_size(out / "refinement.png")
-    assert height == height_px and width >= 4 * width_px
-    mask = sitk.GetArrayFromImage(sitk.ReadImage(str(out / "mask.nii.gz")))
-    assert mask.shape == (height_px, width_px) and mask.dtype == np.uint8 and 0 < mask.sum() < mask.size
+    width, height = _png_size(out / "demo.png")
+    assert width >= 1200 and height >= 800  # readable: panels about 400 px wide
+    sample = sitk.ReadImage(str(ROOT / "Resources" / "Samples" / "colin27_axial_slice.nii.gz"))
+    mask_image = sitk.ReadImage(str(out / "mask.nii.gz"))
+    _assert_same_geometry(mask_image, sample)  # the mask lines up with the sample in a viewer
+    mask = sitk.GetArrayFromImage(mask_image)
+    assert mask.dtype == np.uint8 and 0 < mask.sum() < mask.size
     figures = json.loads((out / "figures.json").read_text())
     assert figures["initial_probability"].startswith("shipped 2D network" if with_network else "stand-in")
     assert 0 <= figures["initial"]["dice"] <= 1 and figures["interior_points"] >= 3
-    refined = [v["dice"] for k, v in figures.items() if k.startswith("after_")]
-    assert refined and refined[-1] >= figures["initial"]["dice"]
+    steps = [v for k, v in figures.items() if k.startswith("after_")]
+    assert steps and all(step["click"] in ("foreground", "background") for step in steps)
+    assert steps[-1]["dice"] >= figures["initial"]["dice"]
+
+
+def _pixels_of(path, colour):
+    """Number of pixels of exactly this '#rrggbb' colour in a PNG (read by matplotlib)."""
+    from matplotlib.image import imread
+
+    rgb = np.round(imread(str(path))[..., :3] * 255).astype(int)
+    target = [int(colour[i:i + 2], 16) for i in (1, 3, 5)]
+    return int((rgb == target).all(axis=-1).sum())
+
+
+def test_session_figure_shows_a_click_that_lowers_dice(tmp_path):
+    """The panel of a click that lowered Dice is framed and titled in red; no red when every click helps."""
+    pytest.importorskip("matplotlib", reason="the session figure needs matplotlib (the demo/test extras)")
+    from MIDeepSegLib.evaluation.session_figure import DROP_COLOUR, write_session_figure
+
+    yy, xx = np.mgrid[:60, :70]
+    truth = np.hypot(yy - 30, xx - 35) < 15
+    image = np.where(truth, 1.0, 0.0) + 0.1 * np.sin(xx / 3.0)
+    points = np.array([[18.0, 35.0], [42.0, 35.0], [30.0, 23.0], [30.0, 47.0]])
+    empty = np.zeros((0, 2))
+
+    def steps(dices):
+        masks = [np.hypot(yy - 30, xx - 35) < r for r in (11, 13, 15)]
+        return [{"label": "initial" if k == 0 else "click {}: foreground".format(k), "mask": masks[k],
+                 "dice": d, "points": points, "foreground": points[:k] if k else empty, "background": empty,
+                 "new": None if k == 0 else ("foreground", points[k - 1])} for k, d in enumerate(dices)]
+
+    better = write_session_figure(tmp_path / "better.png", image, truth, (1.0, 1.0), steps([0.6, 0.8, 1.0]))
+    worse = write_session_figure(tmp_path / "worse.png", image, truth, (1.0, 1.0), steps([0.6, 0.8, 0.7]))
+    assert _pixels_of(better, DROP_COLOUR) == 0
+    assert _pixels_of(worse, DROP_COLOUR) > 500  # the panel's frame, the title, the chart's segment
+
+
+def test_slicer_runtime_never_imports_matplotlib():
+    probe = ("import sys\nimport MIDeepSegLib, MIDeepSegLib.segmenter, MIDeepSegLib.session, MIDeepSegLib.io, "
+             "MIDeepSegLib.outputs, MIDeepSegLib.scenes\nprint('MPL' if 'matplotlib' in sys.modules else 'NO-MPL')")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=str(ROOT),
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=60)
+    assert proc.stdout.strip().endswith("NO-MPL"), proc.stdout + proc.stderr
+
+
+# -- issue 15: the command line never loses a user's data -----------------------------------------
+
+
+def _fail(args, capsys):
+    """Run ``mideepseg segment ARGS`` in-process: it must exit 2 with one error line; returns that line."""
+    assert cli.main(["segment"] + [str(a) for a in args]) == 2, args
+    return _one_error_line(capsys.readouterr().err)
+
+
+@pytest.fixture
+def inputs(case, tmp_path):
+    """A copy of the volume and its points in a fresh folder (the tests try to write over them)."""
+    image = tmp_path / "ct.nii.gz"
+    image.write_bytes(case["path"].read_bytes())
+    points = _write_markups(tmp_path / "points.mrk.json", case["image"], case["points"], "LPS")
+    return {"image": image, "points": points, "folder": tmp_path,
+            "bytes": {p: p.read_bytes() for p in (image, points)}}
+
+
+def _unchanged(inputs):
+    return all(path.read_bytes() == data for path, data in inputs["bytes"].items())
+
+
+def test_out_equal_to_an_input_is_refused(inputs, models, capsys):
+    """--out on the CT replaced the CT with the mask, exit 0; now refused, whatever the path's spelling."""
+    image, points, folder = inputs["image"], inputs["points"], inputs["folder"]
+    common = ["--model", models["3d"], "--device", "cpu"]
+    line = _fail([image, "--points", points, "--out", image] + common, capsys)
+    assert "refusing to write over an input" in line and "image" in line
+    aliased = folder / "sub" / ".." / image.name
+    (folder / "sub").mkdir()
+    assert "refusing to write over an input" in _fail([image, "--points", points, "--out", aliased] + common, capsys)
+    line = _fail([image, "--points", points, "--out", folder / "m.nii.gz", "--probability", points] + common,
+                 capsys)
+    assert "--probability" in line and "--points" in line
+    # --overwrite never lets an input be replaced.
+    line = _fail([image, "--points", points, "--out", image, "--overwrite"] + common, capsys)
+    assert "refusing to write over an input" in line
+    assert _unchanged(inputs)
+
+
+def test_existing_outputs_are_kept_unless_overwrite(inputs, models, capsys):
+    image, points, folder = inputs["image"], inputs["points"], inputs["folder"]
+    common = [image, "--points", points, "--model", models["3d"], "--device", "cpu"]
+    out, prob, prefix = folder / "mask.nii.gz", folder / "prob.nii.gz", folder / "session"
+    saved = Path("{}_points.mrk.json".format(prefix))
+    for existing, extra in ((out, []), (prob, ["--probability", prob]), (saved, ["--save-points", prefix])):
+        existing.write_text("precious")
+        line = _fail(common + ["--out", out] + extra, capsys)
+        assert str(existing) in line and "exists; give --overwrite to replace it" in line
+        assert existing.read_text() == "precious"
+        existing.unlink()
+    # --out and --probability naming one file is refused too.
+    assert "name the same file" in _fail(common + ["--out", out, "--probability", out], capsys)
+    for existing in (out, prob, saved):
+        existing.write_text("precious")
+    assert cli.main(["segment"] + [str(a) for a in common] + ["--out", str(out), "--probability", str(prob),
+                     "--save-points", str(prefix), "--overwrite"]) == 0
+    assert _read_mask(out)[1].sum() > 0 and _read_mask(prob)[1].max() > 0.5
+    assert json.loads(saved.read_text())["markups"][0]["type"] == "Fiducial"
+    assert _unchanged(inputs)
+
+
+@pytest.mark.parametrize("name", ["mask.png", "mask.tif", "mask.jpg", "mask.bmp"])
+def test_formats_that_lose_dimension_or_geometry_are_refused_before_any_work(inputs, models, tmp_path, capsys,
+                                                                           name):
+    """PNG wrote one all-zero 2D slice of a 3D mask, TIFF dropped the 3 mm spacing and the direction."""
+    corrupt = tmp_path / "corrupt.pt"  # the model is never loaded: the output is checked first
+    corrupt.write_bytes(b"PK\x03\x04 not really a zip")
+    line = _fail([inputs["image"], "--points", inputs["points"], "--out", tmp_path / name, "--model", corrupt],
+                 capsys)
+    assert ".nii.gz, .nii, .nrrd, .nhdr, .mha, .mhd" in line and "checkpoint" not in line
+    assert not (tmp_path / name).exists()
+    # The probability map is checked too (a PNG cannot hold float32 nor 3D).
+    line = _fail([inputs["image"], "--points", inputs["points"], "--out", tmp_path / "m.nrrd", "--probability",
+                  tmp_path / "p.png", "--model", corrupt], capsys)
+    assert "p.png" in line and ".nrrd" in line
+
+
+def test_output_paths_checked_before_any_work(inputs, models, tmp_path, capsys):
+    """A missing folder for --probability or --save-points left the mask written and exited 2."""
+    image, points = inputs["image"], inputs["points"]
+    out = tmp_path / "mask.nii.gz"
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"PK\x03\x04 not really a zip")
+    for extra, expected in ((["--probability", tmp_path / "nodir" / "p.nii.gz"], "does not exist"),
+                            (["--save-points", tmp_path / "nodir" / "x"], "does not exist"),
+                            (["--probability", tmp_path / "p.xyz"], "unknown output image format"),
+                            (["--probability", tmp_path], "is a folder")):
+        for model in (models["3d"], corrupt):  # with a corrupt model: the output error comes first
+            line = _fail([image, "--points", points, "--out", out, "--model", model, "--device", "cpu"] + extra,
+                         capsys)
+            assert expected in line and "checkpoint" not in line, line
+            assert not out.exists()
+    assert "unknown output image format" in _fail([image, "--points", points, "--out", tmp_path / "m.xyz"],
+                                                  capsys)
+    readonly = tmp_path / "readonly"
+    readonly.mkdir()
+    readonly.chmod(0o500)
+    try:
+        if not os.access(str(readonly), os.W_OK):  # root may write anywhere
+            assert "not writable" in _fail([image, "--points", points, "--out", readonly / "m.nii.gz"], capsys)
+    finally:
+        readonly.chmod(0o700)
+
+
+def test_outputs_written_all_or_nothing(inputs, models, tmp_path, capsys):
+    """A failure while writing the set (here a .mhd's data file that exists) leaves no output at all."""
+    image, points = inputs["image"], inputs["points"]
+    out, prob = tmp_path / "mask.mhd", tmp_path / "prob.nii.gz"
+    data_file = tmp_path / "mask.zraw"  # where the compressed MetaImage keeps its voxels
+    data_file.write_text("precious")
+    line = _fail([image, "--points", points, "--out", out, "--probability", prob, "--model", models["3d"],
+                  "--device", "cpu"], capsys)
+    assert "mask.zraw exists; give --overwrite" in line
+    assert not out.exists() and not prob.exists() and data_file.read_text() == "precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["mask.zraw"] + [p.name for p in
+                                                                                inputs["bytes"]])  # no temporaries
+    assert cli.main(["segment", str(image), "--points", str(points), "--out", str(out), "--probability", str(prob),
+                     "--model", str(models["3d"]), "--device", "cpu", "--overwrite"]) == 0
+    mask_image, mask = _read_mask(out)
+    _assert_same_geometry(mask_image, sitk.ReadImage(str(image)))
+    assert mask.sum() > 0
+
+
+def test_malformed_markups_entries_give_one_line(inputs, tmp_path, capsys):
+    """controlPoints entries that are not objects gave a traceback (AttributeError)."""
+    bad = tmp_path / "ints.mrk.json"
+    bad.write_text(json.dumps({"markups": [{"type": "Fiducial", "controlPoints": [1, 2, 3]}]}))
+    line = _fail([inputs["image"], "--points", bad, "--out", tmp_path / "m.nii.gz"], capsys)
+    assert "ints.mrk.json: control point 1 is 1, not an object" in line
+    strings = tmp_path / "strings.mrk.json"
+    strings.write_text(json.dumps({"markups": [{"type": "Fiducial", "controlPoints": [
+        {"label": "tip", "position": ["a", 1, 2]}]}]}))
+    line = _fail([inputs["image"], "--points", strings, "--out", tmp_path / "m.nii.gz"], capsys)
+    assert "strings.mrk.json: control point 1 ('tip') has position ['a', 1, 2]" in line
+
+
+def test_ras_points_labelled_lps_get_a_hint(case, inputs, tmp_path, capsys):
+    lps = _lps_of(case["image"], case["points"])
+    mislabelled = _markups(tmp_path / "ras_as_lps.mrk.json", lps * [-1, -1, 1], "LPS")
+    line = _fail([inputs["image"], "--points", mislabelled, "--out", tmp_path / "m.nii.gz"], capsys)
+    assert "outside the image" in line and "read as RAS they would all lie inside" in line
+
+
+@pytest.mark.parametrize("ext", [".nii.gz", ".nii", ".nrrd", ".mha"])
+def test_nan_inside_the_object_refused_in_every_format(case, models, tmp_path, capsys, ext):
+    """A NaN in the object: .nii.gz went through (ITK reads NaN as 0) and segmented a hole; now refused."""
+    array = case["array"].astype(np.float32)
+    centre = tuple(np.round(np.argwhere(case["truth"]).mean(axis=0)).astype(int))
+    array[centre] = np.nan
+    image = sitk.GetImageFromArray(array)
+    image.CopyInformation(case["image"])
+    path = tmp_path / ("nan" + ext)
+    sitk.WriteImage(image, str(path))
+    points = _write_markups(tmp_path / "p.mrk.json", case["image"], case["points"], "LPS")
+    line = _fail([path, "--points", points, "--out", tmp_path / "m.nii.gz", "--model", models["3d"],
+                  "--device", "cpu"], capsys)
+    assert "1 NaN or infinite values in the region" in line
+    assert not (tmp_path / "m.nii.gz").exists()
+
+
+def test_coplanar_3d_points_refused_with_a_2d_hint(case, inputs, models, tmp_path, capsys):
+    """Interior points all on one slice gave a 5-slice pancake; now a clear error suggesting --axis."""
+    truth = case["truth"]
+    index = int(np.argmax(truth.sum(axis=(1, 2))))
+    points_2d = interior_margin_points(truth[index], np.random.default_rng(5), SPACING[1:])
+    flat = np.insert(points_2d, 0, index, axis=1)
+    path = _write_markups(tmp_path / "flat.mrk.json", case["image"], flat, "LPS")
+    line = _fail([inputs["image"], "--points", path, "--out", tmp_path / "m.nii.gz", "--model", models["3d"],
+                  "--device", "cpu"], capsys)
+    assert "lie in one plane, all on slice {} along array axis 0 (z)".format(index) in line
+    assert "--axis z" in line
+    assert not (tmp_path / "m.nii.gz").exists()
+    # The suggested 2D mode works on the same file.
+    assert cli.main(["segment", str(inputs["image"]), "--points", str(path), "--out", str(tmp_path / "m.nii.gz"),
+                     "--axis", "z", "--model", str(models["2d"]), "--device", "cpu"]) == 0
+
+
+def test_spacing_always_comes_from_the_file(capsys):
+    """There is no --spacing: a user's (x, y, z) spacing can never override the file's (z, y, x) one."""
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["segment", "ct.nii.gz", "--points", "p.json", "--out", "m.nii.gz", "--spacing", "0.9", "0.8", "3"])
+    assert exit_.value.code == 2 and "unrecognized arguments: --spacing" in capsys.readouterr().err

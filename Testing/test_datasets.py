@@ -7,7 +7,9 @@ import pytest
 import SimpleITK as sitk
 from scipy import ndimage
 
-from MIDeepSegLib.training.datasets import FolderDataset, MixedSource, Scene, build_sources, largest_component
+from MIDeepSegLib.core.components import largest_component
+from MIDeepSegLib.training.datasets import FolderDataset, MixedSource, build_sources
+from MIDeepSegLib.training.sources import Scene
 
 
 def _write(path, array, spacing):

@@ -8,10 +8,12 @@ macros that maps files exactly as Slicer/CTK do (``ctkMacroCompilePythonScript``
 a relative script or resource ``f`` goes to ``<scripted modules dir>/f``, an
 absolute script ``p`` to ``<scripted modules dir>/<p relative to the module's
 build folder>``; the whole scripted modules dir is installed). The glob
-semantics are CMake's own. Then they check that every ``.py`` of MIDeepSegLib and
-every resource the module references lands in the installed tree, that the
-installed tree imports, and that the Extensions Index entry agrees with the
-CMake metadata. Negative tests show the check fails when a file would be left out.
+semantics are CMake's own. Then they check that every ``.py`` of MIDeepSegLib's
+runtime and every resource the module references lands in the installed tree,
+that the research tooling (``training/``, ``evaluation/``) does not, that the
+installed tree imports and runs a Segmenter session on its own, and that the
+Extensions Index entry agrees with the CMake metadata. Negative tests show the
+check fails when a file would be left out or the tooling would be installed.
 """
 
 import ast
@@ -29,6 +31,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 MODULE = ROOT / "MIDeepSeg" / "MIDeepSeg.py"
 SCRIPTED_DIR = "lib/Slicer-5.8/qt-scripted-modules"
+#: Subpackages of MIDeepSegLib that are research tooling: never imported by Slicer, not installed.
+TOOLING = ("MIDeepSegLib/training/", "MIDeepSegLib/evaluation/")
 
 # Stand-in for Slicer's CMake package: the variables and macros the extension uses.
 SLICER_CONFIG = r"""
@@ -166,11 +170,14 @@ def configure(tree, tmp_path):
 
 
 def missing_installs(tree, installed):
-    """What the installed extension would lack: library files, the module, its resources."""
+    """What the installed extension would lack (runtime files, the module, its resources) or wrongly hold."""
     problems = []
     for path in sorted((tree / "MIDeepSegLib").rglob("*.py")):
         rel = path.relative_to(tree).as_posix()
-        if rel not in installed:
+        if rel.startswith(TOOLING):
+            if rel in installed:
+                problems.append(f"{rel} is research tooling but is installed")
+        elif rel not in installed:
             problems.append(f"{rel} is not installed")
         elif Path(installed[rel]).read_bytes() != path.read_bytes():
             problems.append(f"{rel} is installed from a different file")
@@ -188,8 +195,10 @@ def test_everything_the_module_needs_is_installed(tmp_path):
     tree = make_tree(tmp_path / "src")
     installed, rows = configure(tree, tmp_path)
     assert missing_installs(tree, installed) == []
-    assert {"MIDeepSegLib/__init__.py", "MIDeepSegLib/geometry.py", "Resources/UI/MIDeepSeg.ui",
+    assert {"MIDeepSegLib/__init__.py", "MIDeepSegLib/geometry.py", "MIDeepSegLib/core/graphcut.py",
+            "MIDeepSegLib/model/checkpoint.py", "Resources/UI/MIDeepSeg.ui",
             "Resources/Icons/MIDeepSeg.png", "Resources/Models/mideepseg_3d.pt"} <= set(installed)
+    assert not [rel for rel in installed if rel.startswith(TOOLING)]
     assert ["unittest", "MIDeepSeg.py", ""] in rows
     assert ["module", "MIDeepSeg", ""] in rows
     metadata = {row[1]: row[2] for row in rows if row[0] == "metadata"}
@@ -197,13 +206,18 @@ def test_everything_the_module_needs_is_installed(tmp_path):
     assert metadata["CATEGORY"] == "Segmentation"
 
 
-def test_installed_tree_imports_and_finds_its_resources(tmp_path):
-    """The installed layout (Resources and MIDeepSegLib next to MIDeepSeg.py) and the source layout both work."""
-    installed, _rows = configure(make_tree(tmp_path / "src"), tmp_path)
-    prefix = tmp_path / "install"
+def install(installed, prefix):
+    """Copy the installed files to `prefix`, as CMake's install step would."""
     for rel, source in installed.items():
         (prefix / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(source, prefix / rel)
+    return prefix
+
+
+def test_installed_tree_imports_and_finds_its_resources(tmp_path):
+    """The installed layout (Resources and MIDeepSegLib next to MIDeepSeg.py) and the source layout both work."""
+    installed, _rows = configure(make_tree(tmp_path / "src"), tmp_path)
+    prefix = install(installed, tmp_path / "install")
     code = ("import sys; sys.path.insert(0, sys.argv[1]); import MIDeepSegLib, MIDeepSegLib.geometry; "
             "print(MIDeepSegLib.__file__)")
     result = subprocess.run([sys.executable, "-c", code, str(prefix)], check=False, capture_output=True,
@@ -226,6 +240,53 @@ def test_installed_tree_imports_and_finds_its_resources(tmp_path):
         assert namespace["sys"].path == [str(resources.parent)]
 
 
+#: Run in a fresh interpreter on the installed tree alone: a 2D session with the shipped 2D weights.
+SESSION = """
+import importlib.util, sys
+sys.path.insert(0, sys.argv[1])
+# a pip editable install of the source tree (its import hook) must not fill in what the install lacks
+sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in getattr(f, "__module__", "")]
+import numpy as np
+import MIDeepSegLib
+from MIDeepSegLib import Segmenter
+from MIDeepSegLib.session import ClickSession  # the Slicer module's bookkeeping imports too
+assert MIDeepSegLib.__file__.startswith(sys.argv[1]), MIDeepSegLib.__file__
+for tooling in ("MIDeepSegLib.training", "MIDeepSegLib.evaluation"):
+    assert importlib.util.find_spec(tooling) is None, tooling + " is importable"
+yy, xx = np.mgrid[:96, :96]
+disc = (yy - 48.0) ** 2 + (xx - 50.0) ** 2 <= 20.0 ** 2
+rng = np.random.default_rng(0)
+image = np.where(disc, 180.0, 60.0) + rng.normal(0.0, 8.0, disc.shape)
+seg = Segmenter(image.astype(np.float32), (0.8, 0.8), model="2d", device="cpu")
+points = [[31, 50], [65, 50], [48, 33], [48, 67]]
+first = seg.initial(points)
+second = seg.refine(background=[[10, 10]])
+back = seg.undo()
+dice = 2.0 * np.logical_and(first.mask, disc).sum() / (first.mask.sum() + disc.sum())
+assert back is first and second.mask.shape == disc.shape
+loaded = sorted(m for m in sys.modules if m.startswith(("MIDeepSegLib.training", "MIDeepSegLib.evaluation")))
+print("dice {:.3f} tooling {}".format(dice, loaded))
+"""
+
+
+def test_installed_runtime_runs_a_session_without_the_tooling(tmp_path):
+    """The installed set alone (no training/, no evaluation/, no source tree on the path) runs a Segmenter."""
+    pytest.importorskip("torch")
+    installed, _rows = configure(make_tree(tmp_path / "src"), tmp_path)
+    if (tmp_path / "src" / "Resources" / "Models" / "mideepseg_2d.pt").read_bytes() == b"stand-in weights":
+        pytest.skip("no shipped 2D weights in this checkout")
+    prefix = install(installed, tmp_path / "install")
+    assert not (prefix / "MIDeepSegLib" / "training").exists()
+    assert not (prefix / "MIDeepSegLib" / "evaluation").exists()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run([sys.executable, "-c", SESSION, str(prefix)], check=False, capture_output=True,
+                            text=True, cwd=tmp_path, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    dice = float(result.stdout.split()[1])
+    assert dice > 0.8, result.stdout
+    assert result.stdout.strip().endswith("tooling []"), result.stdout
+
+
 def test_new_library_files_are_installed_without_touching_cmake(tmp_path):
     tree = make_tree(tmp_path / "src", {"MIDeepSegLib/newstage.py": "X = 1\n",
                                         "MIDeepSegLib/backends/__init__.py": ""})
@@ -244,11 +305,28 @@ def test_check_fails_for_a_file_the_cmake_would_not_install(tmp_path):
     assert "file(GLOB_RECURSE MIDEEPSEG_LIB_FILES" in text
     cmake_file.write_text(text.replace("file(GLOB_RECURSE MIDEEPSEG_LIB_FILES", "file(GLOB MIDEEPSEG_LIB_FILES"))
     installed, _rows = configure(tree, tmp_path)
-    in_subpackages = [f"{path.relative_to(tree).as_posix()} is not installed"
-                      for path in sorted((tree / "MIDeepSegLib").rglob("*.py"))
-                      if path.parent != tree / "MIDeepSegLib"]
-    assert "MIDeepSegLib/backends/maxflow.py is not installed" in in_subpackages
-    assert missing_installs(tree, installed) == in_subpackages
+    runtime_in_subpackages = [f"{path.relative_to(tree).as_posix()} is not installed"
+                              for path in sorted((tree / "MIDeepSegLib").rglob("*.py"))
+                              if path.parent != tree / "MIDeepSegLib"
+                              and not path.relative_to(tree).as_posix().startswith(TOOLING)]
+    assert "MIDeepSegLib/backends/maxflow.py is not installed" in runtime_in_subpackages
+    assert "MIDeepSegLib/core/graphcut.py is not installed" in runtime_in_subpackages
+    assert missing_installs(tree, installed) == runtime_in_subpackages
+
+
+def test_check_fails_when_the_tooling_would_be_installed(tmp_path):
+    """Without the filter, training/ and evaluation/ would ship into Slicer: reported."""
+    tree = make_tree(tmp_path / "src")
+    cmake_file = tree / "MIDeepSeg" / "CMakeLists.txt"
+    text = cmake_file.read_text(encoding="utf-8")
+    line = 'list(FILTER MIDEEPSEG_LIB_FILES EXCLUDE REGEX "^MIDeepSegLib/(training|evaluation)/")\n'
+    assert line in text
+    cmake_file.write_text(text.replace(line, ""))
+    installed, _rows = configure(tree, tmp_path)
+    found = missing_installs(tree, installed)
+    assert "MIDeepSegLib/training/loop.py is research tooling but is installed" in found
+    assert "MIDeepSegLib/evaluation/benchmark.py is research tooling but is installed" in found
+    assert all(line.endswith("is research tooling but is installed") for line in found)
 
 
 def test_check_fails_for_a_resource_left_out(tmp_path):
@@ -291,6 +369,9 @@ def test_extensions_index_entry_matches_the_cmake_metadata():
     for name in ("EXTENSION_ICONURL", "EXTENSION_SCREENSHOTURLS", "EXTENSION_HOMEPAGE"):
         assert all(url.startswith("https://") for url in _cmake_set(top, name).split())
     raw_prefix = homepage.replace("https://github.com/", "https://raw.githubusercontent.com/") + "/main/"
+    for url in _cmake_set(top, "EXTENSION_SCREENSHOTURLS").split():  # each screenshot is a PNG in the repository
+        assert url.startswith(raw_prefix), url
+        assert (ROOT / url[len(raw_prefix):]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", url
     icon_url = _cmake_set(top, "EXTENSION_ICONURL")
     assert icon_url.startswith(raw_prefix)
     icon = ROOT / icon_url[len(raw_prefix):]

@@ -312,3 +312,88 @@ def test_geometry_validation():
         ImageGeometry((4, 5), (1.0, 1.0), (0.0, 0.0), (1.0, 0.0, 1.0, 0.0))
     geometry = ImageGeometry.default((4, 5, 6), spacing=(3.0, 1.0, 0.5))
     np.testing.assert_allclose(geometry.ijk_to_lps, np.diag([0.5, 1.0, 3.0, 1.0]))
+
+
+# -- issue 15: malformed markups, LPS/RAS mix-ups, NaN in every format, output formats ---------------------
+
+
+def test_malformed_control_points_name_the_file_and_the_point(volume_files, tmp_path):
+    _, image, paths = volume_files
+    geometry = read_image(paths[".nrrd"])[1]
+    good = _lps_of(image, KNOWN_VOXELS[:2])
+    not_objects = _write_json(tmp_path / "ints.mrk.json", {"markups": [_markups(good, controlPoints=[1, 2])]})
+    with pytest.raises(ValueError, match=r"ints\.mrk\.json: control point 1 is 1, not an object"):
+        read_points(not_objects, geometry)
+    markup = _markups(good)
+    markup["controlPoints"][1]["position"] = ["a", 0.0, 0.0]
+    strings = _write_json(tmp_path / "strings.mrk.json", {"markups": [markup]})
+    with pytest.raises(ValueError, match=r"strings\.mrk\.json: control point 2 \('P-2'\) has position \['a', "):
+        read_points(strings, geometry)
+    markup = _markups(good, controlPoints={"position": [0, 0, 0]})
+    with pytest.raises(ValueError, match=r"cp\.mrk\.json: \"controlPoints\" must be a list"):
+        read_points(_write_json(tmp_path / "cp.mrk.json", {"markups": [markup]}), geometry)
+    markup = _markups(good)
+    markup["controlPoints"][0]["position"] = [1.0, True, 2.0]
+    with pytest.raises(ValueError, match=r"control point 1 \('P-1'\) has position"):
+        read_points(_write_json(tmp_path / "bool.mrk.json", {"markups": [markup]}), geometry)
+
+
+@pytest.mark.parametrize("written, labelled", [("RAS", "LPS"), ("LPS", "RAS")])
+def test_points_in_the_other_coordinate_system_get_a_hint(volume_files, tmp_path, written, labelled):
+    """Positions saved in one system but labelled with the other: the error says the other label fits."""
+    _, image, paths = volume_files
+    geometry = read_image(paths[".nrrd"])[1]
+    lps = _lps_of(image, KNOWN_VOXELS)
+    positions = lps * ([-1, -1, 1] if written == "RAS" else 1)
+    path = _write_json(tmp_path / "mixed.mrk.json", {"markups": [_markups(positions, labelled)]})
+    with pytest.raises(ValueError) as error:
+        read_points(path, geometry)
+    message = str(error.value)
+    assert "mixed.mrk.json" in message and "outside the image" in message and "control point 1 ('P-1')" in message
+    assert "read as {} they would all lie inside".format(written) in message
+    # Genuinely outside in both systems: the message says so instead.
+    far = _write_json(tmp_path / "far.mrk.json", {"markups": [_markups(lps + 500.0, labelled)]})
+    with pytest.raises(ValueError, match="would not lie inside either"):
+        read_points(far, geometry)
+
+
+@pytest.mark.parametrize("ext", [".nii.gz", ".nii", ".nrrd", ".mha", ".mhd", ".nhdr"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_nan_and_inf_read_back_in_every_format(tmp_path, ext, dtype):
+    """ITK reads NaN and inf in NIfTI files as 0; read_image returns them as the file holds them."""
+    array = np.linspace(0, 1, 4 * 5 * 6).reshape(4, 5, 6).astype(dtype)
+    array[3, 4, 5] = np.nan
+    array[0, 1, 2] = np.inf
+    array[2, 0, 1] = -np.inf
+    path = tmp_path / ("nan" + ext)
+    sitk.WriteImage(sitk.GetImageFromArray(array), str(path))
+    for kind in (None, np.float32):
+        data = read_image(path, dtype=kind)[0]
+        np.testing.assert_array_equal(data, array.astype(kind or dtype))  # NaN compare equal here
+
+
+@pytest.mark.parametrize("ext", [".png", ".tif", ".jpg", ".bmp"])
+def test_picture_formats_refused_for_3d_and_for_geometry(volume_files, tmp_path, ext):
+    """A 3D mask as a picture (PNG wrote one all-zero slice), or a 2D one whose geometry a picture loses."""
+    array, _, paths = volume_files
+    data, geometry = read_image(paths[".nrrd"])
+    with pytest.raises(ValueError, match=r"\.nii\.gz, \.nii, \.nrrd, \.nhdr, \.mha, \.mhd"):
+        write_mask(tmp_path / ("mask" + ext), data > 0, geometry)
+    slice_geometry = ImageGeometry((7, 8), (0.8, 0.7), (10.0, -20.0), (1.0, 0.0, 0.0, 1.0))
+    with pytest.raises(ValueError, match="origin" if ext in (".png", ".tif") else ext):
+        write_mask(tmp_path / ("slice" + ext), data[0] > 0, slice_geometry)
+    assert not list(tmp_path.iterdir())
+    with pytest.raises(ValueError, match="unknown output image format '.vtk'"):
+        write_mask(tmp_path / "mask.vtk", data > 0, geometry)
+
+
+def test_plain_2d_pictures_still_written(tmp_path):
+    """Formats that hold the result exactly stay allowed: PNG/TIFF masks, TIFF float maps, of a plain 2D image."""
+    geometry = ImageGeometry.default((9, 10))
+    mask = np.arange(90).reshape(9, 10) % 3 == 0
+    for ext in (".png", ".tif"):
+        np.testing.assert_array_equal(read_image(write_mask(tmp_path / ("m" + ext), mask, geometry))[0], mask)
+    probability = np.linspace(0, 1, 90, dtype=np.float32).reshape(9, 10)
+    np.testing.assert_array_equal(read_image(write_image(tmp_path / "p.tif", probability, geometry))[0], probability)
+    with pytest.raises(ValueError, match="cannot hold float32"):
+        write_image(tmp_path / "p.png", probability, geometry)

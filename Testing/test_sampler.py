@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from MIDeepSegLib.model.checkpoint import ModelConfig
-from MIDeepSegLib.training.datasets import Scene
+from MIDeepSegLib.training.sources import Scene
 from MIDeepSegLib.model.preprocess import network_input
 from MIDeepSegLib.training.sampler import ExampleSampler, example_rng
 from MIDeepSegLib.training.synthesis import ShapeSynthesis

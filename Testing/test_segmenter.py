@@ -141,6 +141,10 @@ def test_refine_hard_constraints_undo_reset(models, ndim):
     r1b = seg.refine(foreground=[fg])
     np.testing.assert_array_equal(r1b.mask, m1)
     assert seg.undo() is r0 and seg.undo() is None and seg.result is None
+    # Beyond the history: an error, not a silent None (the caller has lost count of its clicks).
+    with pytest.raises(RuntimeError, match="nothing to undo"):
+        seg.undo()
+    assert seg.result is None
     with pytest.raises(RuntimeError, match="initial"):
         seg.refine(foreground=[fg])
     seg.initial(points)
@@ -329,6 +333,32 @@ def test_too_few_and_identical_points(models, ndim):
         seg.initial(np.vstack([points, np.full((1, ndim), np.nan)]))
 
 
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_3d_points_in_one_plane_are_refused(models, axis):
+    """Points all on one slice gave a pancake a few slices thick; refused with a pointer to 2D mode."""
+    image, mask, _ = scene_3d(31)
+    index = int(np.argmax(mask.sum(axis=tuple(a for a in range(3) if a != axis))))
+    plane = mask.take(index, axis=axis)
+    flat = np.insert(interior_margin_points(plane, np.random.default_rng(31)).astype(float), axis, index, axis=1)
+    seg = Segmenter(image, SPACING_3D, model=str(models["3d"]), device="cpu")
+    with pytest.raises(ValueError, match=r"lie in one plane, all on slice {} along array axis {} \({}\).*--axis {}"
+                       .format(index, axis, "zyx"[axis], "zyx"[axis])):
+        seg.initial(flat)
+    assert seg.result is None
+
+
+def test_3d_points_in_one_oblique_plane_are_refused(models):
+    image, mask, points = scene_3d(32)
+    # Project simulated points onto the oblique plane z = y / 4 + c (in mm, where the plane test works).
+    mm = points * SPACING_3D
+    mm[:, 0] = mm[:, 1] / 4 + mm[:, 0].mean() - mm[:, 1].mean() / 4
+    seg = Segmenter(image, SPACING_3D, model=str(models["3d"]), device="cpu")
+    with pytest.raises(ValueError, match="lie in one plane: .*--axis z/y/x"):
+        seg.initial(mm / SPACING_3D)
+    # The simulated points span the object: accepted.
+    assert seg.initial(points).mask.any()
+
+
 def test_nan_image(models):
     image, _, points = scene_2d(12)
     far = image.copy()
@@ -484,8 +514,8 @@ def _check_session(models, ndim, image, spacing, points, fg, bg):
         seg = Segmenter(image, spacing, model=str(models["{}d".format(ndim)]), device="cpu")
         try:
             r0 = seg.initial(points)
-        except ValueError as error:  # only "constant in the region" is a legitimate refusal here
-            assert "constant" in str(error)
+        except ValueError as error:  # legitimate refusals: constant region, 3D points (nearly) in one plane
+            assert "constant" in str(error) or "lie in one plane" in str(error)
             return
         r1 = seg.refine(foreground=fg, background=bg)
         for res in (r0, r1):

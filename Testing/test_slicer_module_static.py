@@ -2,11 +2,14 @@
 
 * every ``slicer.util.X`` (and every name imported from ``slicer.util``,
   ``slicer.ScriptedLoadableModule``, ``slicer.i18n``, ``slicer.parameterNodeWrapper``)
-  exists in Slicer v5.8.1 **and** main;
+  exists in Slicer v5.8.1, v5.12.3 **and** main;
 * every UpperCamelCase attribute the module uses on MRML / VTK objects
   (``node.GetDisplayNode()``, ``slicer.vtkMRMLMarkupsNode.PointPositionDefinedEvent``)
-  is a Slicer name in both versions or a VTK name; every ``slicer.vtk…`` / ``slicer.q…``
-  class and every class name given to ``AddNewNodeByClass`` exists in both;
+  is a Slicer name in all three versions or a VTK name; every ``slicer.vtk…`` / ``slicer.q…``
+  class and every class name given to ``AddNewNodeByClass`` exists in all three;
+* every lowerCamel attribute (Slicer's Qt/CTK API: ``layoutManager().sliceViewNames()``,
+  ``editor.saveStateForUndo()``) is a Slicer name of all three versions, or one of the few Qt
+  names listed in ``QT_NAMES``, a widget, a parameter-node field or a ``slicer.util`` name;
 * every ``self.ui.<name>`` is a widget of the ``.ui`` file, every ``SlicerParameterName``
   of the ``.ui`` is a field of the ``@parameterNodeWrapper`` class, and every Slicer
   widget class and property of the ``.ui`` exists in both versions;
@@ -34,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MODULE = ROOT / "MIDeepSeg" / "MIDeepSeg.py"
 UI = ROOT / "Resources" / "UI" / "MIDeepSeg.ui"
 INVENTORY = Path(__file__).resolve().parent / "slicer_api"
-VERSIONS = ("v5.8.1", "HEAD")
+VERSIONS = ("v5.8.1", "v5.12.3", "HEAD")
 
 #: Roots of attribute chains that are not Slicer/VTK objects (Qt, the standard library, numpy,
 #: MIDeepSegLib, other extensions' Python modules that the inventory does not cover).
@@ -46,6 +49,16 @@ FOREIGN_ROOTS = {
 QWIDGET_PROPERTIES = {"toolTip", "geometry", "enabled", "visible", "statusTip", "whatsThis", "sizePolicy",
                       "minimumSize", "maximumSize", "text", "objectName", "styleSheet"}
 UPPER_CAMEL = re.compile(r"^[A-Z][A-Za-z0-9_]*[a-z][A-Za-z0-9_]*$")
+LOWER_CAMEL = re.compile(r"^[a-z]+[A-Z][A-Za-z0-9]*$")
+#: Qt's own lowerCamel methods and properties the module uses (Qt is not in the Slicer inventory); a
+#: lowerCamel name that is neither one of these, a Slicer Qt/CTK name (``sliceViewNames``,
+#: ``saveStateForUndo``), a .ui widget, a parameter-node field, a ``slicer.util`` function nor defined in the
+#: module is reported, so a misspelt Slicer Qt method is caught like a misspelt MRML one.
+QT_NAMES = {"addItem", "addWidget", "blockSignals", "currentText", "deleteLater", "isActive", "itemText",
+            "setCurrentIndex", "setInterval", "setSingleShot", "setValue", "setEnabled", "singleShot",
+            "currentPath", "styleSheet", "toolTip", "windowModality", "labelText", "windowTitle", "wasCanceled",
+            # methods of the objects slicer.parameterNodeWrapper makes (not in the inventory's exports)
+            "connectGui", "disconnectGui"}
 NODE_CLASS_METHODS = {"AddNewNodeByClass", "GetFirstNodeByClass", "GetNodesByClass", "CreateNodeByClass"}
 
 
@@ -80,6 +93,15 @@ def ui_info(ui_text):
             else:
                 properties[name].add(prop.get("name"))
     return set(classes), classes, properties, parameters
+
+
+def _python_names(api):
+    """Function, class and method names of one module's entry in python-api.json."""
+    names = set(api)
+    for value in api.values():
+        if isinstance(value, list):  # a class: its methods (a function's list holds its argument names)
+            names.update(value)
+    return names
 
 
 def _root(node):
@@ -119,6 +141,10 @@ def check_module_source(source, ui_text):
         if name not in inv["classes"] and name not in inv["vtk"]:
             problems.append(f"{where}: class {name} is not in the Slicer inventory of both v5.8.1 and HEAD")
 
+    fields = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and any(_dotted(d) == "parameterNodeWrapper" for d in node.decorator_list):
+            fields |= {s.target.id for s in node.body if isinstance(s, ast.AnnAssign)}
     defined = set()
     for node in ast.walk(tree):
         if isinstance(node, (ast.ClassDef, ast.FunctionDef)):
@@ -154,18 +180,21 @@ def check_module_source(source, ui_text):
                     _root(node) not in FOREIGN_ROOTS and node.attr not in inv["slicer"] and \
                     node.attr not in inv["vtk"]:
                 only = [v for v in VERSIONS if node.attr in inv["only_in"][v]]
-                detail = f"only in Slicer {only[0]}" if only else "in neither Slicer nor VTK"
+                detail = "only in Slicer " + ", ".join(only) if only else "in neither Slicer nor VTK"
                 problems.append(f"{where}: .{node.attr} is {detail}")
+            if LOWER_CAMEL.match(node.attr) and node.attr not in defined and _root(node) not in FOREIGN_ROOTS \
+                    and node.attr not in inv["slicer"] and node.attr not in QT_NAMES \
+                    and node.attr not in widget_names and node.attr not in fields \
+                    and not node.attr.startswith("assert") and not (dotted or "").startswith("slicer.util.") \
+                    and not all(node.attr in _python_names(api) for api in python_api("slicer.util")) \
+                    and not all(node.attr in _python_names(api) for api in python_api("slicer.ScriptedLoadableModule")):
+                problems.append(f"{where}: .{node.attr} is neither a Slicer name of all versions nor a known Qt name")
             if _dotted(node.value) == "self.ui" and node.attr not in widget_names:
                 problems.append(f"{where}: self.ui.{node.attr} is not a widget of {UI.name}")
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
                 node.func.attr in NODE_CLASS_METHODS and node.args and isinstance(node.args[0], ast.Constant):
             require_class(node.args[0].value, where)
 
-    fields = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ClassDef) and any(_dotted(d) == "parameterNodeWrapper" for d in node.decorator_list):
-            fields |= {s.target.id for s in node.body if isinstance(s, ast.AnnAssign)}
     for parameter in sorted(ui_parameters - fields):
         problems.append(f"{UI.name}: SlicerParameterName {parameter!r} is not a field of the parameter node")
     for name, cls in widget_classes.items():
@@ -249,15 +278,18 @@ def _inject(old, new, count=1):
     ("PointPositionDefinedEvent", "PointPositionDefineEvent", ".PointPositionDefineEvent is in neither"),
     # a Slicer method that exists only in 5.10+ (renamed API: the MONAILabel breakage)
     ("segmentationNode.CreateDefaultDisplayNodes()", "segmentationNode.SetSourceVolumeNode(volumeNode)",
-     ".SetSourceVolumeNode is only in Slicer HEAD"),
+     ".SetSourceVolumeNode is only in Slicer v5.12.3, HEAD"),
     # a slicer.util function that does not exist / exists only in newer Slicer
     ("slicer.util.arrayFromVolume(", "slicer.util.arrayFromVolumes(", "slicer.util.arrayFromVolumes does not"),
-    ("slicer.util.pip_install(", "slicer.util.executePythonModule(", "does not exist in Slicer v5.8.1"),
+    ("slicer.util.confirmOkCancelDisplay(", "slicer.util.executePythonModule(", "does not exist in Slicer v5.8.1"),
     # a widget that is not in the .ui
     ("self.ui.statusLabel.text", "self.ui.statusLbl.text", "self.ui.statusLbl is not a widget"),
     # a node class that does not exist
     ('"vtkMRMLMarkupsFiducialNode", name)', '"vtkMRMLMarkupsPointNode", name)', "vtkMRMLMarkupsPointNode"),
     ("slicer.vtkMRMLTransformNode.", "slicer.vtkMRMLTransformsNode.", "class vtkMRMLTransformsNode"),
+    # a misspelt Slicer Qt method (lowerCamel names are checked too)
+    ("layoutManager.sliceViewNames()", "layoutManager.sliceViewNamez()", ".sliceViewNamez is neither"),
+    ("editor.saveStateForUndo()", "editor.saveStateForUndos()", ".saveStateForUndos is neither"),
     # an import that does not exist
     ("from slicer.parameterNodeWrapper import Choice,", "from slicer.parameterNodeWrapper import Choices,",
      "slicer.parameterNodeWrapper.Choices"),
@@ -286,3 +318,56 @@ def test_python_3_10_syntax_and_undefined_names_are_caught(tmp_path):
     undefined.write_text("def f():\n    return _t('not defined')\n")
     result = _ruff_undefined_names(undefined)
     assert result.returncode != 0 and "F821" in result.stdout, result.stdout + result.stderr
+
+
+# --- the glue keeps the fixes of issue 14 (the decisions themselves: test_interaction.py) ---------------
+
+def _widget_methods():
+    tree = ast.parse(MODULE.read_text(encoding="utf-8"))
+    widget = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name.endswith("Widget"))
+    return {n.name: n for n in widget.body if isinstance(n, ast.FunctionDef)}
+
+
+def _names_in(function):
+    return {n.attr for n in ast.walk(function) if isinstance(n, ast.Attribute)} | \
+        {n.id for n in ast.walk(function) if isinstance(n, ast.Name)}
+
+
+def test_every_action_handler_checks_the_one_busy_flag():
+    """Item 4: Reset, Next segment, Undo, a new 2D slice, modifier-clicks, updates and the timer ask the flag."""
+    methods = _widget_methods()
+    handlers = [name for name in methods if name.endswith("Button") and name.startswith("on")] + \
+        ["runUpdate", "_startNewSlice", "_onSliceViewPress", "_onUpdateTimer", "_ensureTorch"]
+    assert {"onResetButton", "onNextSegmentButton", "onUndoButton"} <= set(handlers)
+    unchecked = [name for name in handlers
+                 if not ({"_refuseWhileBusy", "busyFlag"} & _names_in(methods[name])) and
+                 "runUpdate" not in _names_in(methods[name])]
+    assert unchecked == []
+
+
+def test_glue_compares_nodes_as_objects_and_uses_the_events_index():
+    """Items 1 and 12, 13: no node compared by ID; the point event handler takes its int call data; the
+    deprecated GetNthControlPointIndexByID is gone."""
+    source = MODULE.read_text(encoding="utf-8")
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare):
+            calls = [n for n in ast.walk(node) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)]
+            assert not any(c.func.attr == "GetID" for c in calls), f"line {node.lineno} compares node IDs"
+    defined = _widget_methods()["_onPointDefined"]
+    assert [ast.unparse(d) for d in defined.decorator_list] == ["vtk.calldata_type(vtk.VTK_INT)"]
+    assert "event_point_index" in _names_in(defined)
+    assert "GetNthControlPointIndexByID" not in source
+
+
+def test_cleanup_and_exit_undo_what_setup_and_enter_did():
+    """Items 11 and 13: cleanup stops the timer, disconnects every Qt connection and the parameter node,
+    removes observers; exit and cleanup leave place mode; Reload drops MIDeepSegLib from sys.modules."""
+    methods = _widget_methods()
+    cleanup = _names_in(methods["cleanup"])
+    assert {"stop", "disconnect", "_connections", "setParameterNode", "removeObservers", "_removeShortcuts",
+            "_removeSliceViewObservers", "_leavePlaceMode"} <= cleanup
+    assert "_leavePlaceMode" in _names_in(methods["exit"])
+    setup = ast.unparse(methods["setup"])
+    assert setup.count(".connect(") == setup.count("self._connections.append(")  # every connection recorded
+    assert "sys.modules" in ast.unparse(methods["onReload"])

@@ -1,7 +1,7 @@
 """Core-stage benchmark: own geodesic and graph cut vs GeodisTK and SimpleCRF, side by side.
 
 Run with ``make benchmark`` (or ``python benchmarks/bench_core.py [--repeats N]
-[--device cuda] [--out docs/benchmarks.md]``). Every comparison is timed in
+[--device cuda] [--out docs/speed-benchmark.md]``). Every comparison is timed in
 the same run, alternating the two implementations, and reported as medians
 and ratios. Problems are synthetic but shaped like the real ones: a smooth
 textured image with an object whose boundary is weak in places, anisotropic

@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from MIDeepSegLib.training.datasets import largest_component
+from MIDeepSegLib.core.components import largest_component
 from MIDeepSegLib.io import read_image, write_image, write_mask
 
 source, dest = Path(sys.argv[1]), Path(sys.argv[2])

@@ -28,11 +28,12 @@ def main(argv=None):
     parser.add_argument("--out")
     args = parser.parse_args(argv)
 
-    from MIDeepSegLib.evaluation.benchmark import _peer_step, _segmenter_step, folder_cases, simulate_clicks
-    from MIDeepSegLib.evaluation.peers import PEERS
-    from MIDeepSegLib.segmenter import Segmenter, _load_model
     from MIDeepSegLib.core.simulate import interior_margin_points
-    from MIDeepSegLib.core.crop import relaxed_bbox
+    from MIDeepSegLib.evaluation.benchmark import run_method
+    from MIDeepSegLib.evaluation.cases import folder_cases
+    from MIDeepSegLib.evaluation.peers import PEERS
+    from MIDeepSegLib.evaluation.user import PeerSession
+    from MIDeepSegLib.segmenter import Segmenter, _load_model
 
     overrides = {}
     for item in args.set:
@@ -47,19 +48,15 @@ def main(argv=None):
             continue  # k stays the case's index in the full list: the same points as a full run
         rng = np.random.default_rng([args.seed, args.dim, k])
         points = interior_margin_points(case.truth, rng, case.spacing)
+        rec = {"case": case.name, "voxels": int(case.truth.sum()), "shape": list(case.image.shape)}
         tick = time.perf_counter()
         seg = Segmenter(case.image, case.spacing, model=model, device="cpu", **overrides)
-        res = seg.initial(points)
-        step = _segmenter_step(seg, res)
-        rec = {"case": case.name, "voxels": int(case.truth.sum()), "shape": list(case.image.shape)}
-        rec["mideepseg"], _ = simulate_clicks(step, case.truth, case.spacing, points, res.box,
-                                              max_clicks=args.clicks, margin_mm=margin)
+        rec["mideepseg"], _ = run_method(seg, case.truth, case.spacing, points, max_clicks=args.clicks)
         rec["mideepseg_s"] = round(time.perf_counter() - tick, 1)
         if not args.no_geos:
             tick = time.perf_counter()
-            box = relaxed_bbox(points, case.image.shape, case.spacing, margin)
-            rec["geos"], _ = simulate_clicks(_peer_step(PEERS["geos"], case.image, case.spacing), case.truth,
-                                             case.spacing, points, box, max_clicks=args.clicks, margin_mm=margin)
+            rec["geos"], _ = run_method(PeerSession(PEERS["geos"], case.image, case.spacing, margin), case.truth,
+                                        case.spacing, points, max_clicks=args.clicks)
             rec["geos_s"] = round(time.perf_counter() - tick, 1)
         records.append(rec)
         line = "{:40s} {:8d} M {} ({:.0f}s)".format(case.name, rec["voxels"], _curve(rec["mideepseg"]),

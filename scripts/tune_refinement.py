@@ -26,10 +26,11 @@ import torch
 
 from MIDeepSegLib import Segmenter
 from MIDeepSegLib.model.checkpoint import load_checkpoint, resolve_model
-from MIDeepSegLib.training.datasets import largest_component
+from MIDeepSegLib.core.components import largest_component
 from MIDeepSegLib.io import read_image
-from MIDeepSegLib.evaluation.validation import (MRICRON_TEMPLATES, centre_slices, colin27_cases, simulate_session,
-                                                value_at)
+from MIDeepSegLib.evaluation.user import value_at
+from MIDeepSegLib.evaluation.validation import MRICRON_TEMPLATES, centre_slices, colin27_cases, simulate_session
+from MIDeepSegLib.geometry import take_slice
 
 #: AAL labels of the tuning structures (none of them a validation structure or next to one).
 TUNING_LABELS = {"insula_L": 29, "insula_R": 30, "cingulum_mid_L": 33, "cuneus_L": 45, "lingual_R": 48,
@@ -56,9 +57,8 @@ def tuning_cases(dim, which):
     cases = []
     for truth in truths.values():
         for axis, index in centre_slices(truth):
-            keep = [a for a in range(3) if a != axis]
-            cases.append((np.ascontiguousarray(image.take(index, axis=axis)), tuple(spacing[a] for a in keep),
-                          largest_component(truth.take(index, axis=axis))))
+            view, view_spacing = take_slice(image, axis, index, spacing)
+            cases.append((view, view_spacing, largest_component(take_slice(truth, axis, index)[0])))
     return cases
 
 

@@ -27,7 +27,7 @@ ENCODINGS = ("egd", "euclidean", "gaussian", "geodesic", "bbox")
 #: Default sweep iterations for cue maps and refinement. A compromise: on
 #: real crops (Colin27 structures, 64x96x96 grid) 4 passes leave a largest
 #: EGD error of 0.05-0.18 against the exact transform at ~1/6 of its cost;
-#: GeodisTK with 4 passes is no closer (docs/benchmarks.md). Training uses
+#: GeodisTK with 4 passes is no closer (docs/speed-benchmark.md). Training uses
 #: the same setting, so the network sees what it was trained on.
 #: ``iterations=None`` anywhere gives the exact distance.
 DEFAULT_ITERATIONS = {2: 4, 3: 4}

@@ -58,7 +58,7 @@ def geodesic_distance(image, seeds, spacing=None, lamb=1.0, iterations=None, dev
     ----------
     image : (H, W) or (D, H, W) array_like of float
         Intensities, array order. Normalise them first: the distance scales
-        with the intensity range (see :mod:`MIDeepSegLib.cuemap`).
+        with the intensity range (see :mod:`MIDeepSegLib.core.cuemap`).
     seeds : bool array_like, image shape
         Seed voxels (distance 0). At least one must be set.
     spacing : sequence of float, optional
@@ -124,9 +124,9 @@ def geodesic_distances(image, seed_masks, spacing=None, lamb=1.0, iterations=Non
     if backend != "torch":
         raise ValueError("backend must be one of {}, got {!r}".format(_BACKENDS, backend))
 
-    import torch
+    import torch  # deferred: torch on first use: the package imports without it
 
-    from .._device import resolve_device
+    from .._device import resolve_device  # deferred: loads torch, on first use
     dev = torch.device("cpu") if device is None else resolve_device(device)
     if costs is not None and (costs.shape != image.shape or costs.spacing != spacing or costs.lamb != lamb
                               or costs.device != dev):
@@ -184,7 +184,7 @@ def _raster_sweeps(image, seeds, spacing, lamb, iterations, costs=None):
 
     Returns float32 (B, *shape).
     """
-    import torch
+    import torch  # deferred: torch on first use: the package imports without it
 
     ndim = image.ndim
     # Pad every spatial axis by one voxel; the padding is +inf in `dist`, so it
@@ -268,7 +268,7 @@ def _step_costs(padded_image, axis, direction, spacing, lamb):
     t - direction to the voxels of plane t (interior indices; entries that
     come from the padding are finite but never used).
     """
-    import torch
+    import torch  # deferred: torch on first use: the package imports without it
 
     windows, centres = _plane_views(padded_image, axis)
     length = centres.shape[0] - 2
@@ -299,7 +299,7 @@ class _SweepPlan:
     """
 
     def __init__(self, dist, axis, direction, cost):
-        import torch
+        import torch  # deferred: torch on first use: the package imports without it
 
         windows, centres = _plane_views(dist, axis)
         length = centres.shape[0] - 2
@@ -310,7 +310,7 @@ class _SweepPlan:
         self.best = torch.empty(centres.shape[1:], dtype=dist.dtype, device=dist.device)
 
     def run(self):
-        import torch
+        import torch  # deferred: torch on first use: the package imports without it
 
         candidates, flat, best = self.candidates, self.flat_candidates, self.best
         for window, cost, centre in self.steps:
@@ -330,7 +330,7 @@ def _one_cpu_thread():
     by up to several hundred times (measured: 16 us with one thread, 7.7 ms
     with two on a loaded 2-core machine).
     """
-    import torch
+    import torch  # deferred: torch on first use: the package imports without it
 
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -344,7 +344,7 @@ def _cuda_graph_or_eager(sweeps):
     """On CUDA the sweeps are launch-bound (~1,000 tiny kernels per iteration):
     capture one iteration as a CUDA graph and replay it. Falls back to eager
     launches (same results) if capture is not possible."""
-    import torch
+    import torch  # deferred: torch on first use: the package imports without it
 
     def eager():
         for sweep in sweeps:

@@ -26,8 +26,11 @@ crop the scale is ~1e3, i.e. energies resolved to ~1e-3.
 import itertools
 
 import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import breadth_first_order, maximum_flow
 
 from .._checks import check_image, check_mask, check_probability, check_spacing
+from ..settings import PAPER_LAM, PAPER_SIGMA
 
 #: Probabilities are clipped to [EPS, 1 - EPS] before taking logs.
 EPS = 1e-6
@@ -39,8 +42,8 @@ _MAX_SCALE = 1e4
 _BACKENDS = ("scipy", "simplecrf")
 
 
-def graph_cut(image, probability, spacing=None, foreground=None, background=None, lam=5.0, sigma=0.1, *,
-              connectivity=None, backend="scipy"):
+def graph_cut(image, probability, spacing=None, foreground=None, background=None, lam=PAPER_LAM,
+              sigma=PAPER_SIGMA, *, connectivity=None, backend="scipy"):
     """Binary segmentation by an exact minimum cut of Eq. 8 subject to Eq. 9.
 
     Parameters
@@ -56,9 +59,9 @@ def graph_cut(image, probability, spacing=None, foreground=None, background=None
     foreground, background : bool array_like, image shape, optional
         Hard constraints: voxels forced to 1 / to 0. They must not overlap.
     lam : float >= 0
-        Weight of the pairwise term (paper: 5).
+        Weight of the pairwise term (default: the paper's 5, settings.PAPER_LAM; the session's: settings.LAM).
     sigma : float > 0
-        Intensity scale of the contrast term (paper: 0.1).
+        Intensity scale of the contrast term (default: the paper's 0.1, settings.PAPER_SIGMA).
     connectivity : int, optional
         Neighbourhood: 4 or 8 in 2D (default 8), 6, 18 or 26 in 3D
         (default 6, the fastest; the paper's SimpleCRF used 4 / 6).
@@ -100,7 +103,7 @@ def unary_costs(probability):
     return -np.log(r), -np.log1p(-r)
 
 
-def energy(mask, image, probability, spacing=None, lam=5.0, sigma=0.1, *, connectivity=None):
+def energy(mask, image, probability, spacing=None, lam=PAPER_LAM, sigma=PAPER_SIGMA, *, connectivity=None):
     """Value of Eq. 8 for a labelling (float64): used by tests and diagnostics."""
     image = check_image(image)
     offsets = _half_stencil(image.ndim, connectivity)
@@ -157,9 +160,6 @@ def _min_cut(unary_fg, unary_bg, fg, bg, offsets, pair_weights):
     Source = foreground: a voxel left on the sink side pays its s-edge
     (= its background cost), one left on the source side its t-edge.
     """
-    from scipy.sparse import csr_matrix
-    from scipy.sparse.csgraph import breadth_first_order, maximum_flow
-
     shape = unary_fg.shape
     n = unary_fg.size
     source, sink = n, n + 1

@@ -9,82 +9,9 @@ probability with the same hard constraints.
 Both work on whatever region they are given; the Segmenter passes the crop.
 
 The values the session uses (distance scale, reaches, lam, sigma) live in
-:mod:`MIDeepSegLib.settings`, which says how they were tuned. The figures
-below measured each mechanism when it was introduced, with the settings of
-that time (distance scale 10, lam 1, sigma 0.1).
-
-The scale of the distances in the fusion
-----------------------------------------
-Eq. 3-7 turn geodesic distances into weights, alpha = exp(-D), so the unit of
-D decides how far a click reaches. Measured on the crop rescaled to [0, 1]
-(the scale of the initial EGD cue map), D stays below ~0.5 across a whole
-crop: alpha ~ 1 everywhere and one click overrides the network in the whole
-crop (a test case went from Dice 0.87 to 0.14 after one correction click).
-The fusion therefore measures D on the crop rescaled to [0, DISTANCE_SCALE]:
-at scale s, each edge of contrast c (on [0, 1]) that a path crosses multiplies
-alpha by e^(-s c) or less, while a homogeneous region connected to the click
-stays close to it. At scale 10 the same cases improve with every click (0.87
--> 0.94 -> 0.95 in 3D, 0.97 -> 0.99 in 2D; Testing/test_segmenter.py).
-
-Without the reaches below, scale 10 was too short on smooth, low-contrast
-real images: on 2D centre slices of the unseen Colin27 deep grey structures
-(5 simulated clicks, lam = 5) a background click whose region leaked across
-a weak boundary could collapse a case to 0.05 (mean 0.77; 0.87 at scale 30,
-where a click on the noisy synthetic scenes barely acted). The reaches bound
-how far a click acts in millimetres, whatever the contrast, and with them the
-shorter scale 5 is the better one (:mod:`MIDeepSegLib.settings`).
-
-A foreground click's reach
---------------------------
-The pure geodesic of Eq. 2 costs nothing across homogeneous tissue, so the
-foreground seeds (the interior margin points, which lie just inside the
-boundary, and the foreground clicks) reach every voxel of similar intensity
-connected to them, across weak boundaries and however far; with no
-background click there, E^f = 1 and alpha ~ 1 all over it. On the unseen
-Colin27 structures a single click often made things worse (3D deep grey,
-mean Dice 0.715 -> 0.583 after one click, one case to 0.01). ``reach_mm``
-adds the Euclidean distance to the nearest foreground seed, in units of
-reach_mm, to D^f, so its weight also decays by e^-1 every reach_mm. The
-Segmenter sets reach_mm to REACH_FRACTION of the working region's mean
-extent (:func:`click_reach_mm`): the relaxed box of the interior margin
-points, grown by clicks outside it, so a click far out along a missed part
-still reaches back to the object. Background clicks keep the pure geodesic.
-
-Measured on the Colin27 deep grey structures with the shipped models
-(simulated user, seed 0), mean Dice after 0 / 1 / 3 / 5 clicks:
-
-    reach                          3D (12 structures)             2D (36 centre slices)
-    none (the paper's fusion)      0.715 / 0.583 / 0.730 / 0.669  0.839 / 0.816 / 0.865 / 0.873
-    0.3, foreground only (used)    0.715 / 0.761 / 0.779 / 0.783  0.839 / 0.848 / 0.876 / 0.884
-    0.3, both kinds                0.715 / 0.749 / 0.775 / 0.784  0.839 / 0.847 / 0.874 / 0.883
-    0.3, background only           0.715 / 0.557 / 0.615 / 0.623  0.839 / 0.811 / 0.855 / 0.861
-    1.0, both kinds                0.715 / 0.698 / 0.749 / 0.741  0.839 / 0.834 / 0.867 / 0.879
-
-The value was chosen on these validation cases (no separate test set).
-
-A background click's reach
---------------------------
-Background clicks kept the pure geodesic, and a single one could wipe an
-object out: on a weak boundary its geodesic region runs through the whole
-object, while the foreground seeds' weight there is cut by their reach (3D
-amygdala_R, shipped stage-3 weights: Dice 0.76 -> 0.10 at click 9). A
-background click may still need to clear a large region that the network
-added (a tiny, bright ball in noise, over-segmented far beyond it:
-``test_ct_sized_volume_memory``), so its reach is long: ``background_reach_mm``
-= BACKGROUND_REACH_FRACTION x the working region's mean extent. Mean Dice
-after 1 / 3 / 5 / 10 clicks, and the largest drop of one case from one click:
-
-    background reach     3D deep grey (12, validation)          3D, 12 other AAL structures + MNI152 ventricles
-    none                 0.773 / 0.777 / 0.789 / 0.734, -0.66   0.681 / 0.704 / 0.720 / 0.734, -0.00
-    0.3                  0.770 / 0.781 / 0.795 / 0.796, -0.04   (fails the over-segmented ball)
-    0.6                  0.771 / 0.784 / 0.795 / 0.796, -0.04   0.679 / 0.692 / 0.703 / 0.723, -0.01
-    1.0                  0.771 / 0.784 / 0.787 / 0.792, -0.06   0.680 / 0.696 / 0.709 / 0.728, -0.00
-    2.0 (used)           0.772 / 0.781 / 0.793 / 0.792, -0.04   0.680 / 0.699 / 0.712 / 0.732, -0.00
-
-In 2D (36 deep grey slices) every setting gives 0.85 / 0.87 / 0.89 / 0.90
-within 0.004. 2.0 is the shortest reach that still clears the ball and that
-costs least on the other structures (cortical parcels, whose AAL boundaries
-are conventions more than edges, where long-reaching clicks help).
+:mod:`MIDeepSegLib.settings`. Why each mechanism exists (the distance scale,
+the foreground and background clicks' reach) and what was measured when it
+was introduced: docs/refinement-settings.md.
 """
 
 import time
@@ -99,13 +26,13 @@ from .fusion import information_fusion
 from .geodesic import StepCosts, geodesic_distances
 from .graphcut import graph_cut, reduced_graph_cut
 from .intensity import rescale_unit
-from ..settings import BACKGROUND_REACH_FRACTION, DISTANCE_SCALE, REACH_FRACTION
+from ..settings import BACKGROUND_REACH_FRACTION, DISTANCE_SCALE, PAPER_LAM, PAPER_SIGMA, REACH_FRACTION
 
 #: ``mask`` uint8, ``probability`` float32 (the map the graph cut used), ``timings`` dict of seconds.
 Refinement = namedtuple("Refinement", ["mask", "probability", "timings"])
 
 
-def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam=5.0, sigma=0.1,
+def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam=PAPER_LAM, sigma=PAPER_SIGMA,
                 iterations="default", device=None, connectivity=None, backend="scipy",
                 distance_scale=DISTANCE_SCALE, reach_mm=None, background_reach_mm=None, anchors=None,
                 anchor_reach_mm=None, exact=False, cache=None):
@@ -124,9 +51,10 @@ def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam
     spacing : sequence of float, optional
         mm per array axis.
     lam, sigma : float
-        Graph-cut weight and contrast scale (paper: 5 and 0.1).
+        Graph-cut weight and contrast scale (default: the paper's 5 and 0.1, settings.PAPER_LAM and
+        PAPER_SIGMA; the session uses settings.LAM and SIGMA).
     iterations : int, None or "default"
-        Geodesic sweep iterations (see :mod:`MIDeepSegLib.cuemap`).
+        Geodesic sweep iterations (see :mod:`MIDeepSegLib.core.cuemap`).
     device : str, optional
         Torch device for the geodesic distances.
     connectivity, backend
@@ -381,7 +309,7 @@ def click_reaches(shape, spacing, fraction=REACH_FRACTION, background_fraction=B
             "background_reach_mm": click_reach_mm(shape, spacing, background_fraction)}
 
 
-def refine_gc(image, probability, foreground, background, spacing=None, *, lam=5.0, sigma=0.1,
+def refine_gc(image, probability, foreground, background, spacing=None, *, lam=PAPER_LAM, sigma=PAPER_SIGMA,
               connectivity=None, backend="scipy"):
     """Plain graph cut on the CNN probability with the clicks as hard constraints (Table 3's "GC")."""
     image, probability, fg, bg, spacing = _prepare(image, probability, foreground, background, spacing)

@@ -1,101 +1,104 @@
-"""``mideepseg demo``: the whole pipeline on a small real example, with pictures.
+"""``mideepseg demo``: the whole pipeline on a small real example, in one picture.
 
 The example (``Resources/Samples``) is an axial slice of the Colin27 T1 MRI
 (mricron-data, BSD-3) with the left putamen from the AAL atlas as the object,
 a structure the shipped 2D network never saw in training (see its model
-card). A simulated user places interior margin points (paper Section 2.1),
-the network gives the initial mask, and scripted correction clicks (each in
-the largest error region) refine it with information fusion + graph cut.
+card). The simulated user (:mod:`MIDeepSegLib.core.simulate`) places interior
+margin points (paper Section 2.1), the network gives the initial mask, and
+the same simulated user then clicks in the largest error region each time;
+every click refines the mask with information fusion + graph cut.
+
+``demo.png`` shows every step: the image, the true outline, the clicks in
+their colours, the mask after each step and its Dice in the panel's title (a
+click that lowers Dice is marked in red), and the Dice curve.
 
 Without shipped 2D weights, the initial probability is a deliberately wrong
 stand-in (the true mask shrunk, shifted and blurred), and the demo says so:
-it then shows the cue map and the refinement stages, not the network.
+it then shows the refinement stages, not the network.
 """
 
 import json
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
+from ..core.crop import relaxed_bbox
 from ..core.cuemap import egd
 from ..core.metrics import assd, dice
-from ..core.refinement import click_reaches, refine_ifgc
 from ..core.simulate import interior_margin_points, refinement_click
-from .visualise import colormap, draw_outline, draw_points, side_by_side, to_rgb, write_png
-
-YELLOW, GREEN, RED, CYAN = (255, 210, 0), (40, 220, 40), (230, 40, 40), (40, 200, 230)
+from ..io import read_image, write_mask
+from ..model.checkpoint import resolve_model
+from ..segmenter import Segmenter
+from ..settings import STAND_IN_MARGIN_MM
+from .session_figure import write_session_figure
+from .user import stand_in_probability
 
 SAMPLE = Path(__file__).resolve().parents[2] / "Resources" / "Samples" / "colin27_axial_slice.nii.gz"
 SAMPLE_LABEL = SAMPLE.with_name("colin27_axial_slice_putamen_L.nii.gz")
 
 
 def load_sample():
-    """The bundled example: (image float32 (H, W), truth bool (H, W), spacing (y, x) mm)."""
-    from ..io import read_image
-
+    """The bundled example: (image float32 (H, W), truth bool (H, W), its ImageGeometry)."""
     image, geometry = read_image(SAMPLE)
     label, _ = read_image(SAMPLE_LABEL, dtype=None)
-    return image, label > 0, tuple(geometry.spacing)
+    return image, label > 0, geometry
 
 
 def run_demo(out_dir, seed=0, device="auto", n_clicks=3):
-    """Run the demo, write pictures and figures to `out_dir`, print a summary; returns the figures dict."""
-    from ..model.checkpoint import resolve_model
-    from ..io import ImageGeometry, write_mask
-    from ..segmenter import Segmenter
-    from ..settings import LAM, SIGMA
+    """Run the demo, write ``demo.png``, the mask and ``figures.json`` to `out_dir`, print a summary.
 
+    Returns the figures dict (what ``figures.json`` holds).
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    image, truth, spacing = load_sample()
+    image, truth, geometry = load_sample()
+    spacing = geometry.spacing
     points = interior_margin_points(truth, rng, spacing)
     try:
         resolve_model("2d")
         session = Segmenter(image, spacing, model="2d", device=device)
         result = session.initial(points)
-        probability, mask, source = result.probability, result.mask, "shipped 2D network"
+        source, first = "shipped 2D network", "initial"
     except FileNotFoundError:
-        session = None
-        shrunk = ndimage.binary_erosion(truth, iterations=2)
-        probability = np.clip(ndimage.gaussian_filter(np.roll(shrunk, (2, -2), axis=(0, 1)).astype(float), 1.5),
-                              0, 1).astype(np.float32)
-        mask, source = (probability >= 0.5).astype(np.uint8), "stand-in (no shipped 2D weights)"
-    initial_mask = mask
+        session = Segmenter(image, spacing, model=None, device=device, margin_mm=STAND_IN_MARGIN_MM)
+        probability = np.zeros(image.shape, np.float32)
+        box = relaxed_bbox(points, image.shape, spacing, STAND_IN_MARGIN_MM)
+        probability[box] = stand_in_probability(truth[box])
+        result = session.start(points, probability)
+        source, first = "stand-in (no shipped 2D weights)", "initial (stand-in)"
+    mask = result.mask
     figures = {"sample": "Colin27 T1 axial slice, left putamen (AAL 73)", "initial_probability": source,
                "interior_points": len(points),
                "initial": {"dice": round(dice(mask, truth), 4), "assd_mm": round(assd(mask, truth, spacing), 3)}}
     print("initial ({}): Dice {dice:.3f}, ASSD {assd_mm:.2f} mm".format(source, **figures["initial"]))
+    empty = np.zeros((0, 2))
+    steps = [{"label": first, "mask": mask, "dice": dice(mask, truth), "points": points, "foreground": empty,
+              "background": empty, "new": None}]
 
-    foreground, background, fused = [p for p in points], [], probability
+    foreground, background = [], []
     for k in range(1, n_clicks + 1):
-        click = refinement_click(mask, truth, spacing)
+        click = refinement_click(mask, truth, spacing)  # the simulated user: the largest error region
         if click is None:
             break
+        kind = "foreground" if click.foreground else "background"
         (foreground if click.foreground else background).append(click.point)
-        if session is not None:
-            step = session.refine(**{"foreground" if click.foreground else "background": [click.point]})
-            mask, fused, seconds = step.mask, step.probability, step.timings["total"]
-        else:
-            step = refine_ifgc(image, probability, np.array(foreground), np.array(background).reshape(-1, 2),
-                               spacing, lam=LAM, sigma=SIGMA, **click_reaches(image.shape, spacing))
-            mask, fused, seconds = step.mask, step.probability, sum(step.timings.values())
-        figures["after_{}_clicks".format(k)] = {"dice": round(dice(mask, truth), 4),
+        step = session.refine(**{kind: [click.point]})
+        mask, seconds = step.mask, step.timings["total"]
+        figures["after_{}_clicks".format(k)] = {"click": kind, "position": [float(v) for v in click.point],
+                                                "dice": round(dice(mask, truth), 4),
                                                 "assd_mm": round(assd(mask, truth, spacing), 3),
                                                 "seconds": round(seconds, 4)}
-        print("after {} click(s): Dice {dice:.3f}, ASSD {assd_mm:.2f} mm, {seconds:.3f} s".format(
-            k, **figures["after_{}_clicks".format(k)]))
+        print("after {} click(s) ({}): Dice {dice:.3f}, ASSD {assd_mm:.2f} mm, {seconds:.3f} s".format(
+            k, kind, **figures["after_{}_clicks".format(k)]))
+        steps.append({"label": "click {}: {}".format(k, kind), "mask": mask, "dice": dice(mask, truth),
+                      "points": points, "foreground": np.array(foreground).reshape(-1, 2),
+                      "background": np.array(background).reshape(-1, 2), "new": (kind, click.point)})
 
-    scene = draw_points(draw_outline(to_rgb(image), truth, CYAN), points, YELLOW)
-    write_png(out / "cue_map.png", side_by_side([scene, colormap(egd(image, points, spacing))]))
-    before = draw_outline(to_rgb(image), initial_mask, RED)
-    after = draw_outline(to_rgb(image), mask, GREEN)
-    draw_points(after, np.array(foreground[len(points):]).reshape(-1, 2), GREEN)
-    draw_points(after, np.array(background).reshape(-1, 2), RED)
-    write_png(out / "refinement.png", side_by_side([colormap(probability), before, colormap(fused), after]))
-    write_mask(out / "mask.nii.gz", mask, ImageGeometry.default(mask.shape, spacing))
+    write_session_figure(out / "demo.png", image, truth, spacing, steps, cue_map=egd(image, points, spacing),
+                         title="MIDeepSeg on an unseen structure: left putamen, Colin27 T1 MRI. Initial mask: {}; "
+                               "clicks: the simulated user".format(source))
+    write_mask(out / "mask.nii.gz", mask, geometry)
     (out / "figures.json").write_text(json.dumps(figures, indent=2))
-    print("wrote {}: cue_map.png (image, true outline, points | EGD cue map), refinement.png (initial probability "
-          "| initial mask | fused probability | refined mask), mask.nii.gz, figures.json".format(out))
+    print("wrote {}: demo.png (every step: clicks, mask, Dice), mask.nii.gz, figures.json".format(out))
     return figures

@@ -11,7 +11,8 @@ import dataclasses
 import json
 from pathlib import Path
 
-from ..model.checkpoint import _read_payload, load_checkpoint, save_checkpoint
+from ..model.checkpoint import read_payload, load_checkpoint, save_checkpoint
+from .user import REPORTED_CLICKS, click_label, value_at
 
 #: The training / validation split, stated in every card.
 SPLIT = (
@@ -40,8 +41,6 @@ def render_model_card(config, *, file_name=None, validation=None):
     -------
     str
     """
-    from .validation import markdown_table
-
     training = config.card.get("training") or {}
     title = "MIDeepSeg {}D model".format(config.spatial_dims)
     if file_name:
@@ -154,10 +153,36 @@ def record_validation(checkpoint_path, results):
         :func:`~MIDeepSegLib.evaluation.validation.validate_unseen` results.
     """
     path = Path(checkpoint_path)
-    half = _read_payload(path).get("weights_dtype") == "float16"
+    half = read_payload(path).get("weights_dtype") == "float16"
     network, config = load_checkpoint(path)
     results = results if isinstance(results, list) else [results]
     card = dict(config.card)
     card["validation"] = [{"settings": r["settings"], "summary": r["summary"]} for r in results]
     save_checkpoint(path, network, dataclasses.replace(config, card=card), half=half)
     return path
+
+
+def markdown_table(results):
+    """Per-case and summary Markdown tables of :func:`validate_unseen` results."""
+    settings = results["settings"]
+    cap = settings["max_clicks"]
+    ks = [k for k in REPORTED_CLICKS if k <= cap]
+    head = (["case"] + ["Dice {}".format(click_label(k)) for k in ks]
+            + ["ASSD {} (mm)".format(click_label(k)) for k in ks]
+            + ["clicks to Dice {:.2f}".format(settings["target_dice"])])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for group, summary in results["summary"].items():
+        row = ["**mean, {} ({} cases)**".format(group, summary["cases"])]
+        row += ["**{:.3f}**".format(summary["dice"][str(k)]) for k in ks]
+        row += ["**{:.2f}**".format(summary["assd"][str(k)]) for k in ks]
+        row += ["**{:.1f}** ({}/{} reached)".format(summary["clicks_to_target_mean"], summary["reached"],
+                                                   summary["cases"])]
+        lines.append("| " + " | ".join(row) + " |")
+    for case in results["cases"]:
+        name = case["case"] + ("" if case["axis"] is None else " ({}={})".format(case["axis"], case["slice"]))
+        reached = case["clicks_to_target"]
+        row = [name] + ["{:.3f}".format(value_at(case["dice"], k)) for k in ks]
+        row += ["{:.2f}".format(value_at(case["assd"], k)) for k in ks]
+        row.append(str(reached) if reached is not None else "> {}".format(cap))
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"

@@ -60,6 +60,7 @@ interactive medical image segmentation method using fast GrowCut. MICCAI
 workshop on interactive medical image computing.
 """
 
+import contextlib
 import importlib.util
 import os
 import warnings
@@ -72,6 +73,7 @@ from ..core.cuemap import DEFAULT_ITERATIONS
 from ..core.geodesic import geodesic_distances
 from ..core.graphcut import graph_cut
 from ..core.intensity import rescale_unit
+from ..settings import PAPER_LAM, PAPER_SIGMA
 
 #: Method name -> function; the keys are the names the benchmark reports.
 PEERS = {}
@@ -81,7 +83,7 @@ PEER_LABELS = {"graphcut": "Graph cut (BJ)", "random_walker": "Random walker", "
                "growcut": "GrowCut"}
 
 
-def boykov_jolly(image, spacing, fg_points, bg_points, box=None, *, lam=5.0, sigma=0.1, bins=64,
+def boykov_jolly(image, spacing, fg_points, bg_points, box=None, *, lam=PAPER_LAM, sigma=PAPER_SIGMA, bins=64,
                  smoothing_bins=4.0, brush_vox=1, connectivity=None):
     """Graph cut with seeds and intensity-histogram unaries (Boykov and Jolly, 2001).
 
@@ -100,9 +102,10 @@ def boykov_jolly(image, spacing, fg_points, bg_points, box=None, *, lam=5.0, sig
     box : tuple of slice, optional
         The region to segment (the relaxed bounding box); default the whole image.
     lam : float >= 0, keyword-only
-        Weight of the pairwise term (default 5, the value MIDeepSeg's graph cut uses).
+        Weight of the pairwise term (default: the paper's 5, settings.PAPER_LAM).
     sigma : float > 0, keyword-only
-        Contrast scale of the pairwise term on the [0, 1] crop (default 0.1).
+        Contrast scale of the pairwise term on the [0, 1] crop (default: the paper's 0.1,
+        settings.PAPER_SIGMA).
     bins : int, keyword-only
         Histogram bins over [0, 1].
     smoothing_bins : float, keyword-only
@@ -306,7 +309,7 @@ def growcut(image, spacing, fg_points, bg_points, box=None):
 
 def _fast_growcut(image, seeds, spacing):
     """ITK's FastGrowCut on a 3D float32 image and uint8 seeds (1 fg, 2 bg); returns the label array."""
-    import itk
+    import itk  # deferred: optional (itk-growcut) and slow to import
 
     itk_image = itk.image_from_array(image)
     itk_seeds = itk.image_from_array(seeds)
@@ -420,8 +423,6 @@ def _one_blas_thread():
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
-        import contextlib
-
         return contextlib.nullcontext()
     return threadpool_limits(1, user_api="blas")
 

@@ -17,6 +17,7 @@ through each structure's centre along each axis.
 """
 
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -24,12 +25,17 @@ import numpy as np
 from scipy import ndimage
 
 from .. import settings as refinement_settings
-from ..core.metrics import assd, dice
-from ..core.simulate import interior_margin_points, refinement_click
+from .._device import resolve_device
+from ..core.components import largest_component
+from ..geometry import take_slice
+from ..core.simulate import interior_margin_points
+from ..io import read_image
+from ..model.checkpoint import ModelConfig, load_checkpoint, resolve_model
+from ..segmenter import Segmenter
 from ..training.synthesis import MRICRON_TEMPLATES, VALIDATION_STRUCTURES_AAL
+from .modelcard import markdown_table, record_validation, render_model_card
+from .user import REPORTED_CLICKS, click_label, clicks_to_reach, run_user, value_at
 
-#: Click counts reported in the tables.
-REPORTED_CLICKS = (0, 1, 3, 5)
 #: Axis names of array axes 0, 1, 2 of the Colin27 volume.
 AXIS_NAMES = ("z", "y", "x")
 
@@ -55,8 +61,6 @@ def colin27_cases(templates_dir=MRICRON_TEMPLATES, *, structures=None, brain=Tru
         ``"caudate_L"``, ``"caudate_R"``, ..., ``"brain"``; each the largest
         connected component of its label.
     """
-    from ..io import read_image
-
     root = Path(templates_dir)
     if not root.is_dir():
         raise FileNotFoundError(2, "no mricron templates folder (apt-get install mricron-data)", str(root))
@@ -65,7 +69,6 @@ def colin27_cases(templates_dir=MRICRON_TEMPLATES, *, structures=None, brain=Tru
     if unknown:
         raise ValueError("structures must be among {}, got {}".format(
             list(VALIDATION_STRUCTURES_AAL), unknown))
-    from ..training.datasets import largest_component
 
     image, geometry = read_image(root / "ch2.nii.gz")
     aal, _ = read_image(root / "aal.nii.gz", dtype=None)
@@ -127,33 +130,11 @@ def simulate_session(segmenter, truth, rng, *, max_clicks=10, target_dice=0.9, r
     """
     spacing = segmenter.spacing
     points = interior_margin_points(truth, rng, spacing)
-    tick = time.perf_counter()
-    result = segmenter.initial(points)
-    seconds = [time.perf_counter() - tick]
-    dices, assds = [dice(result.mask, truth)], [assd(result.mask, truth, spacing)]
-    clicks = []
     must = max([k for k in reported if k <= max_clicks], default=0)
-    for k in range(1, max_clicks + 1):
-        if k > must and dices[-1] >= target_dice:
-            break
-        click = refinement_click(result.mask, truth, spacing)
-        if click is None:
-            while len(dices) < max_clicks + 1:
-                dices.append(dices[-1])
-                assds.append(assds[-1])
-            break
-        tick = time.perf_counter()
-        if click.foreground:
-            result = segmenter.refine(foreground=[click.point])
-        else:
-            result = segmenter.refine(background=[click.point])
-        seconds.append(time.perf_counter() - tick)
-        clicks.append((click.point.tolist(), bool(click.foreground)))
-        dices.append(dice(result.mask, truth))
-        assds.append(assd(result.mask, truth, spacing))
-    reached = [k for k, d in enumerate(dices) if d >= target_dice]
-    return {"dice": dices, "assd": assds, "clicks_to_target": reached[0] if reached else None,
-            "points": points.tolist(), "clicks": clicks, "seconds": seconds}
+    record, _ = run_user(segmenter, truth, points, spacing, max_clicks=max_clicks, target_dice=target_dice,
+                         must_clicks=must)
+    record.update(clicks_to_target=clicks_to_reach(record["dice"], target_dice), points=points.tolist())
+    return record
 
 
 def validate_unseen(model, *, templates_dir=MRICRON_TEMPLATES, structures=None, brain=True, axes=(0, 1, 2),
@@ -191,12 +172,6 @@ def validate_unseen(model, *, templates_dir=MRICRON_TEMPLATES, structures=None, 
     dict per case, see :func:`simulate_session`) and ``"summary"``
     (:func:`summarise`).
     """
-    import sys
-
-    from .._device import resolve_device
-    from ..model.checkpoint import ModelConfig, load_checkpoint, resolve_model
-    from ..segmenter import Segmenter
-
     if isinstance(max_clicks, bool) or not isinstance(max_clicks, int) or max_clicks < 0:
         raise ValueError("max_clicks must be an integer >= 0, got {!r}".format(max_clicks))
     device = resolve_device(device)
@@ -220,12 +195,9 @@ def validate_unseen(model, *, templates_dir=MRICRON_TEMPLATES, structures=None, 
         if axis is None:
             segmenter = segmenter3d
         else:
-            keep = [a for a in range(3) if a != axis]
-            from ..training.datasets import largest_component
-
-            truth = largest_component(truth.take(index, axis=axis))
-            segmenter = Segmenter(np.ascontiguousarray(image.take(index, axis=axis)),
-                                  tuple(spacing[a] for a in keep), model=(network, config), device=device)
+            truth = largest_component(take_slice(truth, axis, index)[0])
+            view, view_spacing = take_slice(image, axis, index, spacing)
+            segmenter = Segmenter(view, view_spacing, model=(network, config), device=device)
         tick = time.perf_counter()
         clicks = max_clicks
         if name == "brain" and brain_max_clicks is not None:
@@ -252,11 +224,6 @@ def validate_unseen(model, *, templates_dir=MRICRON_TEMPLATES, structures=None, 
             "summary": summarise(cases, max_clicks=max_clicks)}
 
 
-def value_at(values, k):
-    """Entry k of a per-click list; a session that stopped earlier kept its last value."""
-    return values[min(k, len(values) - 1)]
-
-
 def summarise(cases, *, max_clicks=10):
     """Mean metrics per group ("deep grey", "whole brain", "all").
 
@@ -281,36 +248,6 @@ def summarise(cases, *, max_clicks=10):
             "reached": int(sum(c["clicks_to_target"] is not None for c in chosen)),
         }
     return groups
-
-
-def markdown_table(results):
-    """Per-case and summary Markdown tables of :func:`validate_unseen` results."""
-    settings = results["settings"]
-    cap = settings["max_clicks"]
-    ks = [k for k in REPORTED_CLICKS if k <= cap]
-    head = (["case"] + ["Dice {}".format(_label(k)) for k in ks]
-            + ["ASSD {} (mm)".format(_label(k)) for k in ks]
-            + ["clicks to Dice {:.2f}".format(settings["target_dice"])])
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for group, summary in results["summary"].items():
-        row = ["**mean, {} ({} cases)**".format(group, summary["cases"])]
-        row += ["**{:.3f}**".format(summary["dice"][str(k)]) for k in ks]
-        row += ["**{:.2f}**".format(summary["assd"][str(k)]) for k in ks]
-        row += ["**{:.1f}** ({}/{} reached)".format(summary["clicks_to_target_mean"], summary["reached"],
-                                                   summary["cases"])]
-        lines.append("| " + " | ".join(row) + " |")
-    for case in results["cases"]:
-        name = case["case"] + ("" if case["axis"] is None else " ({}={})".format(case["axis"], case["slice"]))
-        reached = case["clicks_to_target"]
-        row = [name] + ["{:.3f}".format(value_at(case["dice"], k)) for k in ks]
-        row += ["{:.2f}".format(value_at(case["assd"], k)) for k in ks]
-        row.append(str(reached) if reached is not None else "> {}".format(cap))
-        lines.append("| " + " | ".join(row) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def _label(k):
-    return "initial" if k == 0 else "+{}".format(k)
 
 
 def write_results(results, json_path=None, markdown_path=None):
@@ -349,9 +286,6 @@ def run_validation(model, *, json_path=None, markdown_path=None, card_path=None,
     -------
     dict: the results.
     """
-    from ..model.checkpoint import load_checkpoint, resolve_model
-    from .modelcard import record_validation, render_model_card
-
     path = resolve_model(model)
     results = validate_unseen(path, templates_dir=templates_dir or MRICRON_TEMPLATES, **options)
     for written in write_results(results, json_path, markdown_path):
@@ -365,7 +299,7 @@ def run_validation(model, *, json_path=None, markdown_path=None, card_path=None,
         print("wrote {}".format(card_path))
     for group, summary in results["summary"].items():
         print("{}: Dice {} | clicks to {:.2f}: {:.1f} ({}/{} reached)".format(
-            group, ", ".join("{} {:.3f}".format(_label(int(k)), v) for k, v in summary["dice"].items()),
+            group, ", ".join("{} {:.3f}".format(click_label(int(k)), v) for k, v in summary["dice"].items()),
             results["settings"]["target_dice"], summary["clicks_to_target_mean"], summary["reached"],
             summary["cases"]))
     return results

@@ -31,7 +31,7 @@ import torch
 
 from .. import __version__
 from .._device import resolve_device
-from .network import _ACTIVATIONS, UNet, _parse_features, _positive_int
+from .network import ACTIVATIONS, UNet, parse_features, positive_int
 
 #: Value of the "format" key that marks a MIDeepSeg checkpoint.
 FORMAT_NAME = "mideepseg-checkpoint"
@@ -103,23 +103,23 @@ class ModelConfig:
         if isinstance(self.spatial_dims, bool) or self.spatial_dims not in (2, 3):
             raise ValueError(f"spatial_dims must be 2 or 3, got {self.spatial_dims!r}")
         self.spatial_dims = int(self.spatial_dims)
-        self.in_channels = _positive_int(self.in_channels, "in_channels")
-        self.out_channels = _positive_int(self.out_channels, "out_channels")
-        self.features = _parse_features(self.features)
+        self.in_channels = positive_int(self.in_channels, "in_channels")
+        self.out_channels = positive_int(self.out_channels, "out_channels")
+        self.features = parse_features(self.features)
         if self.input_size is None:
             self.input_size = _DEFAULT_INPUT_SIZE[self.spatial_dims]
         if isinstance(self.input_size, (str, bytes)) or not hasattr(self.input_size, "__len__") \
                 or len(self.input_size) != self.spatial_dims:
             raise ValueError(
                 f"input_size must have {self.spatial_dims} values (array order), got {self.input_size!r}")
-        self.input_size = tuple(_positive_int(s, f"input_size[{i}]")
+        self.input_size = tuple(positive_int(s, f"input_size[{i}]")
                                 for i, s in enumerate(self.input_size))
         multiple = 2 ** (len(self.features) - 1)
         if any(s % multiple for s in self.input_size):
             raise ValueError(f"input_size {self.input_size} must be a multiple of {multiple} "
                              "(2 ** (len(features) - 1)) along every axis")
-        if self.activation not in _ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {self.activation!r}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
         for name in ("normalisation", "encoding", "library_version"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name):
                 raise ValueError(f"{name} must be a non-empty string, got {getattr(self, name)!r}")
@@ -127,7 +127,7 @@ class ModelConfig:
                 or not math.isfinite(self.margin_mm) or self.margin_mm < 0:
             raise ValueError(f"margin_mm must be a finite number >= 0 (mm), got {self.margin_mm!r}")
         self.margin_mm = float(self.margin_mm)
-        self.format_version = _positive_int(self.format_version, "format_version")
+        self.format_version = positive_int(self.format_version, "format_version")
         if not isinstance(self.card, dict):
             raise TypeError(f"card must be a dict, got {type(self.card).__name__}")
 
@@ -240,7 +240,7 @@ def atomic_save(payload, path):
         raise
 
 
-def _read_payload(path):
+def read_payload(path):
     """torch.load `path` (weights only) and check it is a MIDeepSeg checkpoint dict."""
     if not path.is_file():
         raise FileNotFoundError(2, "no checkpoint file at this path", str(path))
@@ -320,7 +320,7 @@ def load_checkpoint(path, device="cpu"):
     """
     path = Path(path)
     device = resolve_device(device)
-    payload = _read_payload(path)
+    payload = read_payload(path)
     try:
         config = ModelConfig.from_dict(payload["config"])
     except (TypeError, ValueError) as exc:

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 #: Activation functions the network can be built with (name -> constructor).
-_ACTIVATIONS = {
+ACTIVATIONS = {
     "leaky_relu": lambda: nn.LeakyReLU(negative_slope=0.01, inplace=True),
     "relu": lambda: nn.ReLU(inplace=True),
 }
@@ -40,7 +40,7 @@ class _DoubleConv(nn.Sequential):
                 conv(channels, out_channels, kernel_size=3, padding=1),
                 # affine=True: a learnt scale and shift per channel (PyTorch defaults to none).
                 norm(out_channels, affine=True),
-                _ACTIVATIONS[activation](),
+                ACTIVATIONS[activation](),
             ]
         super().__init__(*layers)
 
@@ -69,20 +69,20 @@ class _Up(nn.Module):
         return self.conv(torch.cat([skip, self.upsample(x)], dim=1))
 
 
-def _positive_int(value, name):
+def positive_int(value, name):
     """Return `value` as an int, or raise ValueError naming `name` if it is not a positive integer."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
 
 
-def _parse_features(features):
+def parse_features(features):
     """Return `features` as a tuple of at least 2 positive ints (channels per level, bridge last)."""
     if isinstance(features, (str, bytes)) or not hasattr(features, "__len__") or len(features) < 2:
         raise ValueError(
             "features must be a sequence of at least 2 channel counts (one per level, bridge last), "
             f"got {features!r}")
-    return tuple(_positive_int(f, f"features[{i}]") for i, f in enumerate(features))
+    return tuple(positive_int(f, f"features[{i}]") for i, f in enumerate(features))
 
 
 class UNet(nn.Module):
@@ -135,12 +135,12 @@ class UNet(nn.Module):
         super().__init__()
         if isinstance(spatial_dims, bool) or spatial_dims not in (2, 3):
             raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims!r}")
-        if activation not in _ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
         self.spatial_dims = int(spatial_dims)
-        self.in_channels = _positive_int(in_channels, "in_channels")
-        self.out_channels = _positive_int(out_channels, "out_channels")
-        self.features = _parse_features(features)
+        self.in_channels = positive_int(in_channels, "in_channels")
+        self.out_channels = positive_int(out_channels, "out_channels")
+        self.features = parse_features(features)
         self.activation = activation
 
         dims, feats = self.spatial_dims, self.features

@@ -20,7 +20,7 @@ def resize(array, shape, *, mode="linear"):
     the same physical extent before and after (see :func:`grid_points`).
     Returns float32.
     """
-    import torch
+    import torch  # deferred: torch on first use: the package imports without it
 
     array = np.asarray(array, dtype=np.float32)
     if array.shape == tuple(shape):

@@ -12,6 +12,7 @@ import numpy as np
 from scipy import ndimage
 
 from .._checks import check_spacing
+from ..core.components import largest_component
 
 #: Parameters of one augmentation.
 #: ``matrix``: (ndim, ndim) linear map in physical space (rotation x scaling),
@@ -112,8 +113,6 @@ def apply_augmentation(image, mask, spacing, params):
     mask : bool ndarray, image shape (empty only if the transform moved the
         object out of the grid)
     """
-    from .datasets import largest_component
-
     image = np.asarray(image, dtype=np.float32)
     mask = np.asarray(mask, dtype=bool)
     if mask.shape != image.shape:

@@ -1,9 +1,9 @@
 """Training data sources: scenes with one target object each.
 
-A *source* has a ``sample(rng, ndim)`` method returning a :class:`Scene` (an
-image, the mask of one target object and the voxel size) and a
-``describe()`` method returning a JSON-compatible description for the model
-card. This module holds :class:`FolderDataset` (the user's own labelled
+A *source* (:class:`~.sources.Source`) has a ``sample(rng, ndim)`` method
+returning a :class:`~.sources.Scene` (an image, the mask of one target object
+and the voxel size) and a ``describe()`` method returning a JSON-compatible
+description for the model card. This module holds :class:`FolderDataset` (the user's own labelled
 images), :class:`MixedSource` (several sources drawn with weights) and
 :func:`build_sources` (the ``--data`` names of ``mideepseg train``); the
 synthetic sources live in :mod:`MIDeepSegLib.training.synthesis`. How a scene becomes
@@ -11,30 +11,19 @@ a network input (augmentation, simulated clicks, crop, cue map) is
 :mod:`MIDeepSegLib.training.sampler`'s job.
 """
 
-import math
-from collections import namedtuple
+import warnings
 from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
 
-#: One training scene. ``image``: float32 (H, W) or (D, H, W), array order;
-#: ``mask``: bool, image shape, the target object (non-empty); ``spacing``:
-#: tuple of float, mm per array axis; ``name``: where it came from (for logs).
-Scene = namedtuple("Scene", ["image", "mask", "spacing", "name"])
+from ..core.crop import relaxed_bbox
+from ..io import read_image
+from . import synthesis
+from .sources import Scene, Source
 
 #: File name endings recognised as images in a folder data set.
 IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
-
-
-def largest_component(mask):
-    """The largest connected component (face connectivity) of a bool mask; empty stays empty."""
-    mask = np.asarray(mask, dtype=bool)
-    components, count = ndimage.label(mask)
-    if count <= 1:
-        return mask
-    sizes = np.bincount(components.ravel())[1:]
-    return components == (int(np.argmax(sizes)) + 1)
 
 
 def _strip_suffix(name):
@@ -48,14 +37,11 @@ def _context_box(object_box, spacing, shape, rng):
     """The object's box grown by a random context (mm) that leaves room for a rotation, clamped to `shape`."""
     extent_mm = np.array([s.stop - s.start for s in object_box]) * np.asarray(spacing)
     context_mm = 0.45 * extent_mm.max() + rng.uniform(6.0, 20.0)
-    box = []
-    for s, sp, n in zip(object_box, spacing, shape):
-        pad = int(math.ceil(context_mm / sp))
-        box.append(slice(max(s.start - pad, 0), min(s.stop + pad, n)))
-    return tuple(box)
+    corners = np.array([[s.start for s in object_box], [s.stop - 1 for s in object_box]], dtype=float)
+    return relaxed_bbox(corners, shape, spacing, context_mm)
 
 
-class FolderDataset:
+class FolderDataset(Source):
     """Image / label pairs in the common medical layout: ``imagesTr/`` and ``labelsTr/``.
 
     Every file of ``labelsTr`` is matched with the image of the same name in
@@ -125,8 +111,6 @@ class FolderDataset:
         """Read case `index`: ``(image float32, labels int32, spacing)`` (array order, mm)."""
         if index in self._loaded:
             return self._loaded[index]
-        from ..io import read_image
-
         image_path, label_path = self.pairs[index]
         image, geometry = read_image(image_path)
         labels, label_geometry = read_image(label_path, dtype=None)
@@ -161,21 +145,11 @@ class FolderDataset:
             self._objects[index] = found
         return self._objects[index]
 
-    def sample(self, rng, ndim):
-        """Draw one scene: a case, one of its objects, a patch around it.
+    def _draw(self, rng, ndim):
+        """One scene (:meth:`Source.sample`): a case, one of its objects, a patch around it.
 
-        Parameters
-        ----------
-        rng : numpy.random.Generator
-        ndim : {2, 3}
-            3 needs 3D cases; 2 takes 2D cases as they are and slices 3D ones.
-
-        Returns
-        -------
-        Scene
+        ndim 3 needs 3D cases; 2 takes 2D cases as they are and slices 3D ones.
         """
-        if ndim not in (2, 3):
-            raise ValueError("ndim must be 2 or 3, got {!r}".format(ndim))
         for _ in range(50):
             index = int(rng.integers(len(self.pairs)))
             image, labels, spacing = self.load(index)
@@ -229,7 +203,7 @@ class FolderDataset:
                      "label{}/axis{}/slice{}".format(value, axis, index))
 
 
-class MixedSource:
+class MixedSource(Source):
     """Draw each scene from one of several sources, with given probabilities.
 
     Parameters
@@ -251,7 +225,7 @@ class MixedSource:
         total = sum(weights)
         self.weights = [w / total for w in weights]
 
-    def sample(self, rng, ndim):
+    def _draw(self, rng, ndim):
         """Draw a source by weight, then a scene from it (see :class:`Scene`)."""
         index = int(rng.choice(len(self.sources), p=self.weights)) if len(self.sources) > 1 else 0
         return self.sources[index].sample(rng, ndim)
@@ -289,10 +263,6 @@ def build_sources(specs, *, templates_dir=None, shape_kinds=None):
     -------
     MixedSource
     """
-    import warnings
-
-    from . import synthesis
-
     if isinstance(specs, str):
         specs = [specs]
     if not specs:

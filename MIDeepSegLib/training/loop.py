@@ -20,6 +20,8 @@ gives every process its own examples (its rank in the seed). ``batch_size``
 is per process. Only rank 0 validates, prints and writes files.
 """
 
+import contextlib
+import dataclasses
 import datetime
 import json
 import math
@@ -31,9 +33,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 
-from ..model.checkpoint import ModelConfig, atomic_save, build_model, save_checkpoint
+from .._device import resolve_device
 from ..core.metrics import dice
+from ..model.checkpoint import ModelConfig, atomic_save, build_model, load_checkpoint, save_checkpoint
+from .datasets import MixedSource, build_sources
 from .sampler import ExampleSampler, example_rng
 
 #: Value of the "format" key of a training-state file.
@@ -170,8 +176,6 @@ def _hardware(device, world_size):
 
 
 def _as_source(sources):
-    from .datasets import MixedSource, build_sources
-
     if isinstance(sources, str):
         return build_sources([sources])
     if isinstance(sources, (list, tuple)):
@@ -275,28 +279,147 @@ def train(config, sources, out_path, *, iterations=1000, batch_size=8, lr=1e-4, 
     (list of dicts: iteration, loss, val_dice, lr), ``"checkpoint"`` and
     ``"train_state"`` paths.
     """
-    previous_threads = torch.get_num_threads()
+    _check_arguments(config, iterations=iterations, batch_size=batch_size, val_every=val_every,
+                     val_size=val_size, workers=workers, lr=lr, weight_decay=weight_decay)
+    checkpoint_every = val_every if checkpoint_every is None else int(checkpoint_every)
+    out_path = Path(out_path)
+    state_path = train_state_path(out_path)
+    with _torch_threads(threads):
+        world_size, rank, device, created_group = _join_processes(resolve_device(device))
+        main = rank == 0
+        if main:
+            out_path.parent.mkdir(parents=True, exist_ok=True)
+
+        source = _as_source(sources)
+        sampler = ExampleSampler(source, config, augment=augment)
+        torch.manual_seed(seed)
+        network = build_model(config).to(device)
+        if init is not None:
+            card = dict(card or {}, initialised_from=_load_initial_weights(network, config, init))
+        optimizer = torch.optim.Adam(network.parameters(), lr=lr, weight_decay=weight_decay)
+        start, history, seconds_before, recent = 0, [], 0.0, []
+        if resume:
+            start, history, seconds_before, recent = _resume(resume, state_path, network, optimizer, config,
+                                                             seed=seed, batch_size=batch_size,
+                                                             iterations=iterations)
+        model = network
+        if world_size > 1:
+            model = DistributedDataParallel(network,
+                                            device_ids=[device.index] if device.type == "cuda" else None)
+
+        validation = None
+        if main:
+            val_sampler = ExampleSampler(_as_source(val_source) if val_source is not None else source, config,
+                                         augment=augment)
+            validation = val_sampler.batch([example_rng(seed, -1, 0, j) for j in range(val_size)])
+
+        stop = iterations if stop_at is None else min(int(stop_at), iterations)
+        if stop <= start:
+            raise ValueError("stop_at must be after the starting iteration {}, got {!r}".format(
+                start, stop_at))
+        stream = _BatchStream(sampler, seed, rank, start, stop, batch_size)
+        loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=workers,
+                                             worker_init_fn=_worker_init if workers else None,
+                                             pin_memory=device.type == "cuda")
+        bar = _Progress(iterations, progress and main)
+        if start:
+            bar.message("resuming from iteration {} ({})".format(
+                start, state_path if resume is True else resume))
+        tick = time.perf_counter()
+        val_dice = history[-1]["val_dice"] if history else None
+        model.train()
+        for iteration, inputs, targets in loader:
+            current_lr = learning_rate(iteration, iterations, lr, lr_constant, lr_halve_every)
+            for group in optimizer.param_groups:
+                group["lr"] = current_lr
+            inputs, targets = inputs.to(device, non_blocking=True), targets.to(device, non_blocking=True)
+            optimizer.zero_grad(set_to_none=True)
+            loss = dice_loss(model(inputs), targets)
+            loss.backward()
+            optimizer.step()
+            value = loss.detach()
+            if world_size > 1:
+                dist.all_reduce(value)
+                value = value / world_size
+            recent = (recent + [float(value)])[-20:]
+            done = iteration + 1
+            is_last = done == stop
+            if main and (done % val_every == 0 or is_last):
+                val_dice = _validate(network, validation, device, batch_size)
+                model.train()
+                history.append({"iteration": done, "loss": float(np.mean(recent)), "val_dice": val_dice,
+                                "lr": current_lr})
+            bar.update(done, float(np.mean(recent)), val_dice, current_lr, force=done % val_every == 0)
+            if main and (done % checkpoint_every == 0 or is_last):
+                seconds = seconds_before + time.perf_counter() - tick
+                _write(out_path, state_path, network, optimizer, config, done, history, recent, seconds, seed,
+                       batch_size,
+                       dict(iterations=iterations, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                            lr_constant=lr_constant, lr_halve_every=lr_halve_every, augment=augment,
+                            seed=seed, world_size=world_size, source=source, device=device, command=command,
+                            card=card, half=half, val_size=val_size))
+        seconds = time.perf_counter() - tick
+        if world_size > 1:
+            dist.barrier()
+            if created_group:
+                dist.destroy_process_group()
+        if main:
+            bar.message("wrote {} and {} ({:.0f} s)".format(out_path, state_path, seconds))
+    return {"iterations": iterations, "seconds": seconds, "history": history, "checkpoint": str(out_path),
+            "train_state": str(state_path)}
+
+
+@contextlib.contextmanager
+def _torch_threads(threads):
+    """Run with `threads` torch threads (None: as set), restoring the count afterwards."""
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ValueError("threads must be a positive integer, got {!r}".format(threads))
+    previous = torch.get_num_threads()
     if threads is not None:
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-            raise ValueError("threads must be a positive integer, got {!r}".format(threads))
         torch.set_num_threads(threads)
     try:
-        return _train(config, sources, out_path, iterations=iterations, batch_size=batch_size, lr=lr,
-                      weight_decay=weight_decay, lr_constant=lr_constant, lr_halve_every=lr_halve_every,
-                      seed=seed, device=device, resume=resume, val_every=val_every, val_size=val_size,
-                      val_source=val_source, checkpoint_every=checkpoint_every, workers=workers,
-                      augment=augment, half=half, progress=progress, command=command, card=card,
-                      stop_at=stop_at, init=init)
+        yield
     finally:
-        torch.set_num_threads(previous_threads)
+        torch.set_num_threads(previous)
 
 
-def _train(config, sources, out_path, *, iterations, batch_size, lr, weight_decay, lr_constant,
-           lr_halve_every, seed, device, resume, val_every, val_size, val_source, checkpoint_every, workers,
-           augment, half, progress, command, card, stop_at, init):
-    """The body of :func:`train` (which sets and restores the thread count)."""
-    from .._device import resolve_device
+def _join_processes(device):
+    """Under torchrun, join the process group: (world size, rank, this process's device, group created)."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    if world_size > 1 and device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    created = False
+    if world_size > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        created = True
+    return world_size, rank, device, created
 
+
+def _resume(resume, state_path, network, optimizer, config, *, seed, batch_size, iterations):
+    """Load a training state into `network` and `optimizer`: (start, history, seconds, recent losses)."""
+    resume_path = state_path if resume is True else Path(resume)
+    if not resume_path.name.endswith(".train.pt"):
+        resume_path = train_state_path(resume_path)
+    state = load_train_state(resume_path)
+    if _comparable(state["config"]) != _comparable(config.to_dict()):
+        raise ValueError("resume: {} was trained with a different configuration: {} (now {})".format(
+            resume_path, _comparable(state["config"]), _comparable(config.to_dict())))
+    if state["seed"] != seed or state["batch_size"] != batch_size:
+        raise ValueError("resume: {} used seed {} and batch size {}; pass the same (got {} and {})"
+                         .format(resume_path, state["seed"], state["batch_size"], seed, batch_size))
+    network.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    start = int(state["iteration"])
+    if start >= iterations:
+        raise ValueError("resume: {} is already at iteration {} (iterations={}); ask for more".format(
+            resume_path, start, iterations))
+    return start, list(state["history"]), float(state["seconds"]), [float(v) for v in state.get("recent", [])]
+
+
+def _check_arguments(config, *, iterations, batch_size, val_every, val_size, workers, lr, weight_decay):
+    """Refuse a bad config or training number before any work, naming the argument."""
     if not isinstance(config, ModelConfig):
         raise ValueError("config must be a ModelConfig, got {!r}".format(type(config).__name__))
     for name, value in (("iterations", iterations), ("batch_size", batch_size), ("val_every", val_every),
@@ -309,129 +432,10 @@ def _train(config, sources, out_path, *, iterations, batch_size, lr, weight_deca
         raise ValueError("lr must be a positive number, got {!r}".format(lr))
     if not (weight_decay >= 0 and math.isfinite(weight_decay)):
         raise ValueError("weight_decay must be >= 0, got {!r}".format(weight_decay))
-    checkpoint_every = val_every if checkpoint_every is None else int(checkpoint_every)
-    out_path = Path(out_path)
-    state_path = train_state_path(out_path)
-
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    device = resolve_device(device)
-    if world_size > 1 and device.type == "cuda":
-        device = torch.device("cuda", local_rank)
-        torch.cuda.set_device(device)
-    created_group = False
-    if world_size > 1:
-        import torch.distributed as dist
-
-        if not dist.is_initialized():
-            dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-            created_group = True
-    main = rank == 0
-    if main:
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-
-    source = _as_source(sources)
-    sampler = ExampleSampler(source, config, augment=augment)
-    torch.manual_seed(seed)
-    network = build_model(config).to(device)
-    if init is not None:
-        card = dict(card or {}, initialised_from=_load_initial_weights(network, config, init))
-    optimizer = torch.optim.Adam(network.parameters(), lr=lr, weight_decay=weight_decay)
-    start, history, seconds_before, recent = 0, [], 0.0, []
-    if resume:
-        resume_path = state_path if resume is True else Path(resume)
-        if not resume_path.name.endswith(".train.pt"):
-            resume_path = train_state_path(resume_path)
-        state = load_train_state(resume_path)
-        if _comparable(state["config"]) != _comparable(config.to_dict()):
-            raise ValueError("resume: {} was trained with a different configuration: {} (now {})".format(
-                resume_path, _comparable(state["config"]), _comparable(config.to_dict())))
-        if state["seed"] != seed or state["batch_size"] != batch_size:
-            raise ValueError("resume: {} used seed {} and batch size {}; pass the same (got {} and {})"
-                             .format(resume_path, state["seed"], state["batch_size"], seed, batch_size))
-        network.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        start, history = int(state["iteration"]), list(state["history"])
-        recent = [float(v) for v in state.get("recent", [])]
-        seconds_before = float(state["seconds"])
-        if start >= iterations:
-            raise ValueError("resume: {} is already at iteration {} (iterations={}); ask for more".format(
-                resume_path, start, iterations))
-    model = network
-    if world_size > 1:
-        from torch.nn.parallel import DistributedDataParallel
-
-        model = DistributedDataParallel(network, device_ids=[local_rank] if device.type == "cuda" else None)
-
-    validation = None
-    if main:
-        val_sampler = ExampleSampler(_as_source(val_source) if val_source is not None else source, config,
-                                     augment=augment)
-        validation = val_sampler.batch([example_rng(seed, -1, 0, j) for j in range(val_size)])
-
-    stop = iterations if stop_at is None else min(int(stop_at), iterations)
-    if stop <= start:
-        raise ValueError("stop_at must be after the starting iteration {}, got {!r}".format(start, stop_at))
-    stream = _BatchStream(sampler, seed, rank, start, stop, batch_size)
-    loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=workers,
-                                         worker_init_fn=_worker_init if workers else None,
-                                         pin_memory=device.type == "cuda")
-    bar = _Progress(iterations, progress and main)
-    if start:
-        bar.message("resuming from iteration {} ({})".format(start, state_path if resume is True else resume))
-    tick = time.perf_counter()
-    val_dice = history[-1]["val_dice"] if history else None
-    model.train()
-    for iteration, inputs, targets in loader:
-        current_lr = learning_rate(iteration, iterations, lr, lr_constant, lr_halve_every)
-        for group in optimizer.param_groups:
-            group["lr"] = current_lr
-        inputs, targets = inputs.to(device, non_blocking=True), targets.to(device, non_blocking=True)
-        optimizer.zero_grad(set_to_none=True)
-        loss = dice_loss(model(inputs), targets)
-        loss.backward()
-        optimizer.step()
-        value = loss.detach()
-        if world_size > 1:
-            import torch.distributed as dist
-
-            dist.all_reduce(value)
-            value = value / world_size
-        recent = (recent + [float(value)])[-20:]
-        done = iteration + 1
-        is_last = done == stop
-        if main and (done % val_every == 0 or is_last):
-            val_dice = _validate(network, validation, device, batch_size)
-            model.train()
-            history.append({"iteration": done, "loss": float(np.mean(recent)), "val_dice": val_dice,
-                            "lr": current_lr})
-        bar.update(done, float(np.mean(recent)), val_dice, current_lr, force=done % val_every == 0)
-        if main and (done % checkpoint_every == 0 or is_last):
-            seconds = seconds_before + time.perf_counter() - tick
-            _write(out_path, state_path, network, optimizer, config, done, history, recent, seconds, seed,
-                   batch_size,
-                   dict(iterations=iterations, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-                        lr_constant=lr_constant, lr_halve_every=lr_halve_every, augment=augment, seed=seed,
-                        world_size=world_size, source=source, device=device, command=command, card=card,
-                        half=half, val_size=val_size))
-    seconds = time.perf_counter() - tick
-    if world_size > 1:
-        import torch.distributed as dist
-
-        dist.barrier()
-        if created_group:
-            dist.destroy_process_group()
-    if main:
-        bar.message("wrote {} and {} ({:.0f} s)".format(out_path, state_path, seconds))
-    return {"iterations": iterations, "seconds": seconds, "history": history, "checkpoint": str(out_path),
-            "train_state": str(state_path)}
 
 
 def _load_initial_weights(network, config, path):
     """Copy a checkpoint's weights into `network`; returns the card entry that records them."""
-    from ..model.checkpoint import load_checkpoint
-
     source, source_config = load_checkpoint(path, device="cpu")
     if _comparable(source_config.to_dict()) != _comparable(config.to_dict()):
         raise ValueError("init: {} has a different architecture or input preparation: {} (training asks for {})"
@@ -457,8 +461,6 @@ def _validate(network, validation, device, batch_size):
 
 def _write(out_path, state_path, network, optimizer, config, done, history, recent, seconds, seed, batch_size,
            info):
-    import dataclasses
-
     card = dict(config.card)
     card.update(info["card"] or {})
     card["training"] = training_card(config, info, done, history, seconds)

@@ -23,10 +23,10 @@ parallelism).
 
 import numpy as np
 
-from .augment import apply_augmentation, draw_augmentation
 from ..core.crop import relaxed_bbox, shift_points
-from ..model.preprocess import network_input, resize
 from ..core.simulate import interior_margin_points
+from ..model.preprocess import network_input, resize
+from .augment import apply_augmentation, draw_augmentation
 
 
 def example_rng(seed, rank, iteration, index):
@@ -43,7 +43,7 @@ class ExampleSampler:
     Parameters
     ----------
     source : object with ``sample(rng, ndim)``
-        Scenes (:class:`~MIDeepSegLib.training.datasets.Scene`).
+        Scenes (:class:`~MIDeepSegLib.training.sources.Scene`).
     config : ModelConfig
         The model being trained: ``spatial_dims``, ``input_size``,
         ``encoding``, ``normalisation`` and ``margin_mm`` are used.

@@ -14,7 +14,7 @@ synthesised here. Two generators, both for 2D and 3D:
   backgrounds, next to distractor objects that may touch the target with a
   low contrast.
 
-A generator's :meth:`sample` returns a :class:`~MIDeepSegLib.training.datasets.Scene`:
+A generator's :meth:`sample` returns a :class:`~MIDeepSegLib.training.sources.Scene`:
 an image, the target object's mask and the voxel size. Every random choice
 comes from the ``numpy.random.Generator`` passed in, so a scene is replayed
 from its seed.
@@ -33,9 +33,11 @@ from collections import namedtuple
 from pathlib import Path
 
 import numpy as np
+import SimpleITK as sitk
 from scipy import ndimage
 
-from .datasets import Scene, largest_component
+from ..core.components import largest_component
+from .sources import Scene, Source
 
 #: Where Debian's ``mricron-data`` package installs its templates and atlases.
 MRICRON_TEMPLATES = Path("/usr/share/mricron/templates")
@@ -85,8 +87,6 @@ def read_label_map(path, *, exclude=(), exclude_mask=None, name=None, note=""):
     -------
     LabelMap
     """
-    import SimpleITK as sitk
-
     image = sitk.ReadImage(str(path))
     labels = sitk.GetArrayFromImage(image)
     if labels.ndim != 3:
@@ -268,7 +268,7 @@ def _random_spacing(rng, ndim, *, anisotropic_p=0.35):
 SHAPE_KINDS = {"blob": 0.25, "elongated": 0.15, "concave": 0.15, "lobulated": 0.15, "holed": 0.1, "compound": 0.2}
 
 
-class ShapeSynthesis:
+class ShapeSynthesis(Source):
     """Random smooth objects on random textured backgrounds, 2D and 3D.
 
     Each scene holds one target object and 0-4 distractors. The target is a
@@ -310,21 +310,8 @@ class ShapeSynthesis:
         return {"source": "random shapes", "kinds": self.kinds, "extent_vox": {str(k): list(v) for k, v in
                                                                                self.extent_vox.items()}}
 
-    def sample(self, rng, ndim):
-        """Draw one scene.
-
-        Parameters
-        ----------
-        rng : numpy.random.Generator
-        ndim : {2, 3}
-
-        Returns
-        -------
-        Scene with a float32 image, a bool mask of the target (one connected
-        component) and the voxel size.
-        """
-        if ndim not in (2, 3):
-            raise ValueError("ndim must be 2 or 3, got {!r}".format(ndim))
+    def _draw(self, rng, ndim):
+        """One scene (:meth:`Source.sample`): float32 image, the target's mask (one component), voxel size."""
         for _ in range(20):
             scene = self._try(rng, ndim)
             if scene is not None:
@@ -477,7 +464,7 @@ def _blob(rng, mesh, centre, radii, roughness, bend=0.0):
 
 # -- label-map synthesis -----------------------------------------------------------------------
 
-class LabelMapSynthesis:
+class LabelMapSynthesis(Source):
     """Images synthesised from real label maps, around a random target object (2D and 3D).
 
     A target is one label, the union of a label with 1-2 adjacent ones, or
@@ -522,20 +509,8 @@ class LabelMapSynthesis:
                 "label_maps": [{"name": m.map.name, "targets": len(m.targets),
                                 "excluded": list(m.map.excluded), "note": m.map.note} for m in self._maps]}
 
-    def sample(self, rng, ndim):
-        """Draw one scene (see the class notes).
-
-        Parameters
-        ----------
-        rng : numpy.random.Generator
-        ndim : {2, 3}
-
-        Returns
-        -------
-        Scene
-        """
-        if ndim not in (2, 3):
-            raise ValueError("ndim must be 2 or 3, got {!r}".format(ndim))
+    def _draw(self, rng, ndim):
+        """One scene (:meth:`Source.sample`), drawn as the class notes say."""
         for _ in range(50):
             indexed = self._maps[int(rng.integers(len(self._maps)))]
             scene = self._try(rng, indexed, ndim)

@@ -11,7 +11,7 @@ https://github.com/Slicer/Slicer with the tags fetched: the exports of
 ``slicer.parameterNodeWrapper`` are read from its ``__all__`` lists there,
 because the full inventory does not list them.
 
-Only names are kept (no code): the identifiers present in *both* v5.8.1 and
+Only names are kept (no code): the identifiers present in *all* of v5.8.1, v5.12.3 and
 main, plus the few present in only one of them (for clear messages).
 """
 
@@ -23,7 +23,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-VERSIONS = ("v5.8.1", "HEAD")
+VERSIONS = ("v5.8.1", "v5.12.3", "HEAD")
 PYTHON_MODULES = ("slicer.util", "slicer.ScriptedLoadableModule", "slicer.i18n", "slicer.testing")
 PNW_FILES = ("default", "guiConnectors", "guiCreation", "parameterPack", "serializers", "types", "validators",
              "wrapper", "util")

@@ -139,7 +139,7 @@ class Segmenter:
     point_reach : float, None or dict
         The same for the interior margin points (the foreground clicks keep
         `reach`): they surround the object, so they can reach further. A dict
-        gives it per dimension ({2: ..., 3: ...}, as in the settings).
+        gives it per dimension ({"2d": ..., "3d": ...}, as in the settings).
     initial_fusion : bool
         :meth:`initial` fuses the CNN's probability with the interior margin
         points and cuts the graph (IF-GC with the points as the only clicks,
@@ -193,7 +193,7 @@ class Segmenter:
             raise ValueError("distance_scale must be > 0, got {}".format(distance_scale))
         click_reaches((1,) * self.image.ndim, None, reach, background_reach)  # validates both
         if isinstance(point_reach, dict):  # the settings' value is per dimension
-            point_reach = point_reach[self.image.ndim]
+            point_reach = point_reach["{}d".format(self.image.ndim)]
         click_reaches((1,) * self.image.ndim, None, point_reach, None)
         self.reach, self.background_reach, self.point_reach = reach, background_reach, point_reach
         self.initial_fusion = bool(initial_fusion)

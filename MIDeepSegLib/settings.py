@@ -26,7 +26,7 @@ DISTANCE_SCALE = 3.0
 REACH_FRACTION = 0.2
 
 #: The interior margin points' reach, as a fraction of the same extent, per dimension (issue 12).
-POINT_REACH_FRACTION = {2: 0.2, 3: 0.3}
+POINT_REACH_FRACTION = {"2d": 0.2, "3d": 0.3}
 
 #: A background click's reach, as a fraction of the same extent (was 1.0 before issue 12).
 BACKGROUND_REACH_FRACTION = 0.2

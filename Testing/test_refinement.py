@@ -284,3 +284,31 @@ def test_fast_path_session_matches_exact(ndim):
         np.testing.assert_allclose(fast.probability, exact.probability, atol=2e-3)
         assert len(cache["fg"][0]) == len(fg) and (not bg or len(cache["bg"][0]) == len(bg))
     assert dice(fast.mask, truth) > 0.9
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_anchors_have_their_own_reach(ndim):
+    """Interior margin points passed as anchors: with the clicks' reach they act exactly like foreground
+    clicks; with a longer reach their evidence spreads further; the cached fast path matches the exact one."""
+    image, truth, prob, _, false_pos, fg_click, _, spacing = _case(ndim, seed=3)
+    rng = np.random.default_rng(0)
+    interior = np.argwhere(truth & (prob > 0.5))
+    points = interior[rng.choice(len(interior), 4, replace=False)]
+    short = click_reach_mm(image.shape, spacing, 0.1)
+    as_clicks = refine_ifgc(image, prob, points, [], spacing, reach_mm=short, exact=True)
+    same = refine_ifgc(image, prob, [], [], spacing, anchors=points, anchor_reach_mm=short, reach_mm=short,
+                       exact=True)
+    np.testing.assert_allclose(same.probability, as_clicks.probability, atol=1e-6)
+    longer = refine_ifgc(image, prob, [], [], spacing, anchors=points, anchor_reach_mm=5 * short, reach_mm=short,
+                         exact=True)
+    assert longer.probability.sum() > as_clicks.probability.sum() + 1.0
+    cache = {}
+    bg = [list(np.argwhere(false_pos)[0])]
+    for fg in ([], [fg_click]):
+        keywords = dict(anchors=points, anchor_reach_mm=3 * short, reach_mm=short, background_reach_mm=short)
+        fast = refine_ifgc(image, prob, fg, bg, spacing, cache=cache, **keywords)
+        exact = refine_ifgc(image, prob, fg, bg, spacing, exact=True, **keywords)
+        assert dice(fast.mask, exact.mask) >= 0.995
+        np.testing.assert_allclose(fast.probability, exact.probability, atol=2e-3)
+    with pytest.raises(ValueError, match="anchor"):
+        refine_ifgc(image, prob, [], [points[0]], spacing, anchors=points)

@@ -152,6 +152,7 @@ def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam
     timings["fusion"] = time.perf_counter() - start
 
     start = time.perf_counter()
+    fg = fg | anchor  # the anchors are hard constraints like the foreground clicks
     if exact or backend != "scipy":
         mask = graph_cut(unit, fused, spacing, fg, bg, lam=lam, sigma=sigma, connectivity=connectivity,
                          backend=backend)

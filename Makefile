@@ -15,13 +15,19 @@ TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 # its numpy >= 1.7 name so that they compile against numpy 1.26 and 2.x alike.
 REFERENCE_CPPFLAGS = -DNPY_IN_ARRAY=NPY_ARRAY_IN_ARRAY
 
-.PHONY: demo test test-numpy2 test-numpy1 benchmark clean
+# The slicer-core tests (Testing/slicercore): the module's logic, its self-test and point placement in an
+# off-screen slice view, on Slicer's own MRML and module logics (the slicer-core wheel, Slicer 5.13; no Qt).
+# The wheel needs Python >= 3.10: without such an interpreter the target says so and the rest still runs.
+SLICER_PYTHON ?= python3.11
+SLICER_CORE   ?= slicer-core==5.13.31053.0
+
+.PHONY: demo test test-numpy2 test-numpy1 test-slicer test-slicer-5.12 benchmark clean
 
 demo: .venv/.installed
 	.venv/bin/mideepseg demo --out demo_output
 
 # The suite runs twice: under numpy 2.x (Slicer >= 5.10) and numpy 1.26 (Slicer 5.8).
-test: test-numpy2 test-numpy1
+test: test-numpy2 test-numpy1 test-slicer
 
 test-numpy2: .venv/.reference
 	.venv/bin/python -m pytest -q -ra
@@ -29,11 +35,35 @@ test-numpy2: .venv/.reference
 test-numpy1: .venv-numpy1/.reference
 	.venv-numpy1/bin/python -m pytest -q -ra
 
+# $(1): the venv of one slicer-core release
+define slicer-tests
+	@if command -v $(SLICER_PYTHON) >/dev/null 2>&1; then \
+		$(MAKE) --no-print-directory $(1)/.installed && \
+		$(1)/bin/python -m pytest -q -ra Testing/slicercore Testing/test_slicer_module_static.py; \
+	else \
+		echo "$@: $(SLICER_PYTHON) not found; the slicer-core tests need Python >= 3.10 (SLICER_PYTHON=...)"; \
+	fi
+endef
+
+test-slicer:
+	$(call slicer-tests,.venv-slicer)
+
+# The same tests on slicer-core 5.12.4.0, Slicer's 5.12 release line (the module supports 5.8-5.12);
+# not part of `make test` (another venv: about 2 min more).
+test-slicer-5.12:
+	$(call slicer-tests,.venv-slicer512)
+
 benchmark: .venv/.reference
 	.venv/bin/python benchmarks/bench_core.py
 
 .venv/.installed: NUMPY = numpy>=2
 .venv-numpy1/.installed: NUMPY = numpy==1.26.4
+.venv-slicer/.installed: NUMPY = numpy>=2
+.venv-slicer/.installed: PYTHON = $(SLICER_PYTHON)
+.venv-slicer/.installed: EXTRA = $(SLICER_CORE)
+.venv-slicer512/.installed: NUMPY = numpy>=2
+.venv-slicer512/.installed: PYTHON = $(SLICER_PYTHON)
+.venv-slicer512/.installed: EXTRA = slicer-core==5.12.4.0
 %/.installed: pyproject.toml
 	$(PYTHON) -m venv $*
 	$*/bin/python -m pip install -q --upgrade pip setuptools wheel
@@ -43,7 +73,7 @@ benchmark: .venv/.reference
 	else \
 	  $*/bin/python -m pip install -q "$(TORCH)" --index-url "$(TORCH_INDEX)"; \
 	fi
-	$*/bin/python -m pip install -q "$(NUMPY)"
+	$*/bin/python -m pip install -q "$(NUMPY)" $(EXTRA)
 	$*/bin/python -m pip install -q -e ".[test]" "$(TORCH)" "$(NUMPY)"
 	touch $@
 
@@ -52,4 +82,4 @@ benchmark: .venv/.reference
 	touch $@
 
 clean:
-	rm -rf .venv .venv-numpy1 demo_output
+	rm -rf .venv .venv-numpy1 .venv-slicer .venv-slicer512 demo_output

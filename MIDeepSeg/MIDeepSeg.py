@@ -641,17 +641,7 @@ class MIDeepSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._updateTimer.start()
 
     def _placedSnapshot(self):
-        """The placed points of the three lists: ((control point ID, rounded world position), ...) each."""
-        snapshot = []
-        for node in self._pointLists():
-            points = []
-            for index in range(node.GetNumberOfControlPoints() if node else 0):
-                if node.GetNthControlPointPositionStatus(index) == slicer.vtkMRMLMarkupsNode.PositionDefined:
-                    world = [0.0, 0.0, 0.0]
-                    node.GetNthControlPointPositionWorld(index, world)
-                    points.append((node.GetNthControlPointID(index), tuple(round(c, 4) for c in world)))
-            snapshot.append(tuple(points))
-        return tuple(snapshot)
+        return self.logic.placedSnapshot(self._pointLists())
 
     def _onUpdateTimer(self):
         if self.logic.busyFlag.busy:
@@ -967,6 +957,21 @@ class MIDeepSegLogic(ScriptedLoadableModuleLogic):
                                    name=volumeNode.GetName()))
         shape = tuple(reversed(volumeNode.GetImageData().GetDimensions()))
         return slicer.util.arrayFromVTKMatrix(ijkToRAS), slicer.util.arrayFromVTKMatrix(worldToVolume), shape
+
+    @staticmethod
+    def placedSnapshot(pointLists):
+        """What UpdateGate decides on: per list, ((control point ID, rounded world position), ...) of the
+        placed points (the preview point that follows the mouse in place mode is not placed)."""
+        snapshot = []
+        for node in pointLists:
+            points = []
+            for index in range(node.GetNumberOfControlPoints() if node else 0):
+                if node.GetNthControlPointPositionStatus(index) == slicer.vtkMRMLMarkupsNode.PositionDefined:
+                    world = [0.0, 0.0, 0.0]
+                    node.GetNthControlPointPositionWorld(index, world)
+                    points.append((node.GetNthControlPointID(index), tuple(round(c, 4) for c in world)))
+            snapshot.append(tuple(points))
+        return tuple(snapshot)
 
     @staticmethod
     def definedPointsWorld(points):
@@ -1383,9 +1388,12 @@ class MIDeepSegTest(ScriptedLoadableModuleTest):
         elif not version_at_least(torchVersion(), TORCH_MINIMUM):
             reason = f"PyTorch {torchVersion()} is older than {TORCH_MINIMUM}"
         if reason:
-            logger.warning("MIDeepSeg self-test: %s skipped: %s", test, reason)
-            self.delayDisplay(f"{test} skipped: {reason}")
+            self._logSkip(test, reason)
         return reason
+
+    def _logSkip(self, test, reason):
+        logger.warning("MIDeepSeg self-test: %s skipped: %s", test, reason)
+        self.delayDisplay(f"{test} skipped: {reason}")
 
     @staticmethod
     def _syntheticScene():
@@ -1454,9 +1462,17 @@ class MIDeepSegTest(ScriptedLoadableModuleTest):
         return None if click is None else (click.point, click.foreground)
 
     def _sagittalView(self):
+        """The Yellow view, sagittal; without a layout (--no-main-window, slicer-core) a slice node of its own.
+
+        A real vtkMRMLSliceNode either way, so that 2D points go through the
+        view's plane (alignViewToVolume, XYToRAS) as a user's clicks do.
+        """
         sliceNode = slicer.mrmlScene.GetNodeByID("vtkMRMLSliceNodeYellow")
-        if sliceNode is None:  # no layout (--no-main-window): the view's SliceToRAS
-            return np.array([[0, 0, 1, 0], [1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1]], dtype=float)
+        if sliceNode is None:
+            sliceNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSliceNode", "MIDeepSegTest sagittal")
+            sliceNode.SetLayoutName("MIDeepSegTest")
+            sliceNode.SetDimensions(400, 300, 1)
+            sliceNode.SetFieldOfView(250.0, 187.5, 1.0)
         sliceNode.SetOrientation("Sagittal")
         return sliceNode
 
@@ -1614,7 +1630,11 @@ class MIDeepSegTest(ScriptedLoadableModuleTest):
         """Real MR (MRBrainTumor1: its grid, header, intensities and anatomy) with a lesion of known shape added."""
         if self._modelsMissing("test_MRBrainTumor1", "3D"):
             return
-        import SampleData
+        try:
+            import SampleData
+        except ImportError as error:  # slicer-core: no Qt application, no SampleData module
+            self._logSkip("test_MRBrainTumor1", f"the SampleData module is not available ({error})")
+            return
 
         from MIDeepSegLib.scenes import insert_lesion
 

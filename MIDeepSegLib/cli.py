@@ -115,7 +115,8 @@ def _parser():
                          "or a folder with imagesTr/ and labelsTr/")
     tr.add_argument("--shape-kinds", nargs="+", metavar="KIND=P",
                     help="random shapes' kinds and probabilities, e.g. blob=0.5 compound=0.5 (default: "
-                         "synthesis.SHAPE_KINDS; kinds: blob, elongated, concave, lobulated, holed, compound)")
+                         "training.shapes.SHAPE_KINDS; kinds: blob, elongated, concave, lobulated, holed, "
+                         "compound)")
     tr.add_argument("--out", required=True, help="checkpoint to write (e.g. model.pt)")
     tr.add_argument("--iterations", type=int, default=1000, help="optimisation steps (default 1000)")
     tr.add_argument("--batch-size", type=int, default=4, help="examples per step and process (default 4)")

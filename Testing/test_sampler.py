@@ -7,7 +7,7 @@ from MIDeepSegLib.model.checkpoint import ModelConfig
 from MIDeepSegLib.training.sources import Scene
 from MIDeepSegLib.model.preprocess import network_input
 from MIDeepSegLib.training.sampler import ExampleSampler, example_rng
-from MIDeepSegLib.training.synthesis import ShapeSynthesis
+from MIDeepSegLib.training.shapes import ShapeSynthesis
 
 CONFIG_2D = ModelConfig(2, features=(8, 16, 32), input_size=(32, 32))
 CONFIG_3D = ModelConfig(3, features=(4, 8, 16), input_size=(16, 24, 24))

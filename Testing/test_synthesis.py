@@ -1,4 +1,4 @@
-"""Synthetic scenes: random shapes and label-map synthesis (MIDeepSegLib.training.synthesis)."""
+"""Synthetic scenes: random shapes and label-map synthesis (MIDeepSegLib.training.shapes, .labelmaps)."""
 
 import re
 from pathlib import Path
@@ -8,15 +8,10 @@ import pytest
 import SimpleITK as sitk
 from scipy import ndimage
 
-from MIDeepSegLib.training import synthesis
-from MIDeepSegLib.training.synthesis import (
-    SHAPE_KINDS,
-    VALIDATION_LABELS_AAL,
-    LabelMapSynthesis,
-    ShapeSynthesis,
-    read_label_map,
-    smooth_field,
-)
+from MIDeepSegLib.training import labelmaps, shapes
+from MIDeepSegLib.training.labelmaps import VALIDATION_LABELS_AAL, LabelMapSynthesis, read_label_map
+from MIDeepSegLib.training.rendering import smooth_field
+from MIDeepSegLib.training.shapes import SHAPE_KINDS, ShapeSynthesis
 
 MRICRON = Path("/usr/share/mricron/templates")
 needs_mricron = pytest.mark.skipif(not (MRICRON / "aal.nii.gz").is_file(),
@@ -63,7 +58,7 @@ def test_compound_inner_parts_stay_inside_the_outline(spacing):
     changed = np.zeros(shape, bool)
     for seed in range(12):
         image = np.full(shape, 0.5, np.float32)
-        synthesis._paint_inner_parts(np.random.default_rng(seed), image, target, mesh, np.asarray(spacing),
+        shapes._paint_inner_parts(np.random.default_rng(seed), image, target, mesh, np.asarray(spacing),
                                      16.0, 0.0)
         changed |= image != np.float32(0.5)
         depth = ndimage.distance_transform_edt(target, sampling=spacing)
@@ -154,7 +149,7 @@ def test_label_map_synthesis_bad_arguments():
 
 @needs_mricron
 def test_mricron_atlases_lose_the_validation_structures():
-    maps = synthesis.mricron_label_maps(MRICRON, which=("aal", "brodmann", "aicha"))
+    maps = labelmaps.mricron_label_maps(MRICRON, which=("aal", "brodmann", "aicha"))
     aal = sitk.GetArrayFromImage(sitk.ReadImage(str(MRICRON / "aal.nii.gz")))
     validation = np.isin(aal, VALIDATION_LABELS_AAL)
     by_name = {m.name.split(" ")[0]: m for m in maps}

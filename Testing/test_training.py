@@ -13,7 +13,7 @@ import torch
 
 from MIDeepSegLib.model.checkpoint import ModelConfig, load_checkpoint
 from MIDeepSegLib.segmenter import Segmenter
-from MIDeepSegLib.training.synthesis import ShapeSynthesis
+from MIDeepSegLib.training.shapes import ShapeSynthesis
 from MIDeepSegLib.training.loop import dice_loss, learning_rate, load_train_state, train, train_state_path
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -20,7 +20,7 @@ from ..core.crop import relaxed_bbox
 from ..geometry import take_slice
 from ..scenes import blob_scene
 from ..training.datasets import FolderDataset
-from ..training.synthesis import MRICRON_TEMPLATES
+from ..training.labelmaps import MRICRON_TEMPLATES
 from .validation import AXIS_NAMES, centre_slices, colin27_cases
 
 #: One case. ``image``: float32 (H, W) or (D, H, W), array order; ``truth``:

@@ -5,7 +5,7 @@ Debian's ``mricron-data``, one subject, 1 mm) with the AAL deep grey
 structures (caudate, putamen, pallidum, thalamus, hippocampus, amygdala; left
 and right separately) and the whole brain (``ch2bet.nii.gz > 0``). Training
 never sees them: the structures are removed from every training atlas
-(:mod:`MIDeepSegLib.training.synthesis`), the brain mask is never a training target
+(:mod:`MIDeepSegLib.training.labelmaps`), the brain mask is never a training target
 and the Colin27 image itself is not used in training.
 
 For each case the simulated user (seeded, :mod:`MIDeepSegLib.core.simulate`)
@@ -32,7 +32,7 @@ from ..core.simulate import interior_margin_points
 from ..io import read_image
 from ..model.checkpoint import ModelConfig, load_checkpoint, resolve_model
 from ..segmenter import Segmenter
-from ..training.synthesis import MRICRON_TEMPLATES, VALIDATION_STRUCTURES_AAL
+from ..training.labelmaps import MRICRON_TEMPLATES, VALIDATION_STRUCTURES_AAL
 from .modelcard import markdown_table, record_validation, render_model_card
 from .user import REPORTED_CLICKS, click_label, clicks_to_reach, run_user, value_at
 
@@ -48,7 +48,7 @@ def colin27_cases(templates_dir=MRICRON_TEMPLATES, *, structures=None, brain=Tru
     templates_dir : str or os.PathLike
         mricron templates folder (``apt-get install mricron-data``).
     structures : sequence of str, optional
-        Names among :data:`~MIDeepSegLib.training.synthesis.VALIDATION_STRUCTURES_AAL`
+        Names among :data:`~MIDeepSegLib.training.labelmaps.VALIDATION_STRUCTURES_AAL`
         (default: all six, left and right).
     brain : bool
         Add the whole brain (``ch2bet > 0``, largest component, holes filled).

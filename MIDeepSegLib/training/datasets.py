@@ -6,7 +6,7 @@ and the voxel size) and a ``describe()`` method returning a JSON-compatible
 description for the model card. This module holds :class:`FolderDataset` (the user's own labelled
 images), :class:`MixedSource` (several sources drawn with weights) and
 :func:`build_sources` (the ``--data`` names of ``mideepseg train``); the
-synthetic sources live in :mod:`MIDeepSegLib.training.synthesis`. How a scene becomes
+synthetic sources live in :mod:`.shapes` and :mod:`.labelmaps`. How a scene becomes
 a network input (augmentation, simulated clicks, crop, cue map) is
 :mod:`MIDeepSegLib.training.sampler`'s job.
 """
@@ -19,7 +19,8 @@ from scipy import ndimage
 
 from ..core.crop import relaxed_bbox
 from ..io import read_image
-from . import synthesis
+from .labelmaps import MRICRON_TEMPLATES, LabelMapSynthesis, mricron_label_maps
+from .shapes import ShapeSynthesis
 from .sources import Scene, Source
 
 #: File name endings recognised as images in a folder data set.
@@ -257,7 +258,7 @@ def build_sources(specs, *, templates_dir=None, shape_kinds=None):
         The mricron templates folder (default /usr/share/mricron/templates).
     shape_kinds : dict of str -> float, optional
         The random shapes' kinds and probabilities (default
-        :data:`~MIDeepSegLib.training.synthesis.SHAPE_KINDS`).
+        :data:`~MIDeepSegLib.training.shapes.SHAPE_KINDS`).
 
     Returns
     -------
@@ -267,7 +268,7 @@ def build_sources(specs, *, templates_dir=None, shape_kinds=None):
         specs = [specs]
     if not specs:
         raise ValueError("specs must name at least one data source")
-    templates = Path(templates_dir) if templates_dir is not None else synthesis.MRICRON_TEMPLATES
+    templates = Path(templates_dir) if templates_dir is not None else MRICRON_TEMPLATES
     sources, weights = [], []
     for spec in specs:
         name, weight = spec, 1.0
@@ -279,16 +280,16 @@ def build_sources(specs, *, templates_dir=None, shape_kinds=None):
             except ValueError:
                 pass
         if name == "shapes":
-            sources.append(synthesis.ShapeSynthesis(kinds=shape_kinds))
+            sources.append(ShapeSynthesis(kinds=shape_kinds))
             weights.append(weight)
         elif name in ("labelmaps", "inia19"):
             which = ("inia19",) if name == "inia19" else ("aal", "brodmann", "aicha", "jhu")
-            sources.append(synthesis.LabelMapSynthesis(synthesis.mricron_label_maps(templates, which=which)))
+            sources.append(LabelMapSynthesis(mricron_label_maps(templates, which=which)))
             weights.append(weight)
         elif name == "synthetic":
-            sources.append(synthesis.ShapeSynthesis(kinds=shape_kinds))
+            sources.append(ShapeSynthesis(kinds=shape_kinds))
             if templates.is_dir():
-                sources.append(synthesis.LabelMapSynthesis(synthesis.mricron_label_maps(templates)))
+                sources.append(LabelMapSynthesis(mricron_label_maps(templates)))
                 weights += [weight / 2, weight / 2]
             else:
                 warnings.warn("{} is missing (apt-get install mricron-data): 'synthetic' uses random shapes "

@@ -4,7 +4,7 @@ One example goes through the path the :class:`~MIDeepSegLib.Segmenter`
 takes at inference, with a simulated user (paper Section 2.1):
 
 1. a scene (image, target mask, voxel size) from a source
-   (:mod:`MIDeepSegLib.training.datasets`, :mod:`MIDeepSegLib.training.synthesis`);
+   (:mod:`MIDeepSegLib.training.datasets`, :mod:`.shapes`, :mod:`.labelmaps`);
 2. the paper's augmentations (:mod:`MIDeepSegLib.training.augment`);
 3. simulated interior margin points
    (:func:`~MIDeepSegLib.core.simulate.interior_margin_points`);

@@ -3,7 +3,7 @@
 A *source* draws scenes with ``sample(rng, ndim)`` and describes itself for the
 model card with ``describe()``. The sources are :class:`~.datasets.FolderDataset`
 (the user's labelled images), :class:`~.datasets.MixedSource` (several sources
-drawn with weights) and the synthetic ones of :mod:`.synthesis`.
+drawn with weights) and the synthetic ones of :mod:`.shapes` and :mod:`.labelmaps`.
 """
 
 from collections import namedtuple

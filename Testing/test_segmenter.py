@@ -21,8 +21,8 @@ from MIDeepSegLib.segmenter import MIN_POINTS, Result, Segmenter
 from MIDeepSegLib.core.simulate import interior_margin_points, refinement_click
 
 SPACING_3D = (2.0, 0.8, 0.8)
-# "distances": the points' maps cached for the clicks; geodesic/fusion/graphcut: the initial IF-GC.
-INITIAL_STAGES = {"crop", "egd", "cnn", "postprocess", "distances", "geodesic", "fusion", "graphcut", "total"}
+# geodesic/fusion/graphcut: the initial IF-GC (also counted in "postprocess").
+INITIAL_STAGES = {"crop", "egd", "cnn", "postprocess", "geodesic", "fusion", "graphcut", "total"}
 REFINE_STAGES = {"crop", "geodesic", "fusion", "graphcut", "total"}
 
 

@@ -166,12 +166,12 @@ class StepCosts:
         self.spacing = check_spacing(spacing, image.ndim)
         self.lamb = float(lamb)
         self.device = torch.device("cpu") if device is None else resolve_device(device)
-        with torch.no_grad():
+        with torch.no_grad(), _one_cpu_thread():
             padded = torch.nn.functional.pad(torch.from_numpy(image).to(self.device)[None, None],
                                              (1, 1) * image.ndim, mode="replicate")[0]
-            self.tensors = [_step_costs(padded, axis, direction, self.spacing, self.lamb).to(
-                torch.float16 if half else torch.float32)
-                for axis in range(image.ndim) for direction in (1, -1)]
+            self.tensors = [_step_costs(padded, axis, direction, self.spacing, self.lamb,
+                                        torch.float16 if half else torch.float32)
+                            for axis in range(image.ndim) for direction in (1, -1)]
 
     @property
     def nbytes(self):
@@ -197,13 +197,14 @@ def _raster_sweeps(image, seeds, spacing, lamb, iterations, costs=None):
         padded_image = torch.nn.functional.pad(image[None, None], (1, 1) * ndim, mode="replicate")[0]
 
     sweeps = []
-    for axis in range(ndim):
-        for direction in (1, -1):
-            if costs is None:
-                cost = _step_costs(padded_image, axis, direction, spacing, lamb)
-            else:
-                cost = costs[len(sweeps)]
-            sweeps.append(_SweepPlan(dist, axis, direction, cost))
+    with _one_cpu_thread():  # small chunks: see _one_cpu_thread
+        for axis in range(ndim):
+            for direction in (1, -1):
+                if costs is None:
+                    cost = _step_costs(padded_image, axis, direction, spacing, lamb)
+                else:
+                    cost = costs[len(sweeps)]
+                sweeps.append(_SweepPlan(dist, axis, direction, cost))
 
     if dist.is_cuda:
         run_iteration = _cuda_graph_or_eager(sweeps)
@@ -260,13 +261,16 @@ def _plane_views(padded, axis):
     return windows.movedim(tuple(range(-n_stencil, 0)), tuple(range(1, n_stencil + 1))), centres
 
 
-def _step_costs(padded_image, axis, direction, spacing, lamb):
+def _step_costs(padded_image, axis, direction, spacing, lamb, dtype=None):
     """Step costs into each plane from its predecessor in the sweep.
 
-    `padded_image` is (1, *spatial + 2). Returns float32 (L, *stencil, 1,
-    *plane): entry [t, s...] is the cost from stencil neighbour s in plane
-    t - direction to the voxels of plane t (interior indices; entries that
-    come from the padding are finite but never used).
+    `padded_image` is (1, *spatial + 2). Returns a contiguous tensor of
+    `dtype` (default float32), (L, *stencil, 1, *plane): entry [t, s...] is
+    the cost from stencil neighbour s in plane t - direction to the voxels of
+    plane t (interior indices; entries that come from the padding are finite
+    but never used). Computed in float32, a few planes at a time (the
+    temporaries stay in the CPU's cache; a float16 result needs no float32
+    copy of the whole).
     """
     import torch  # deferred: torch on first use: the package imports without it
 
@@ -275,19 +279,26 @@ def _step_costs(padded_image, axis, direction, spacing, lamb):
     previous = windows[1 - direction:length + 1 - direction]
     n_stencil = previous.ndim - centres.ndim
     current = centres[1:length + 1].reshape((length,) + (1,) * n_stencil + centres.shape[1:])
-    diff = (previous - current).abs_()
 
     later_spacing = torch.tensor(spacing[axis + 1:], dtype=torch.float64)
     offsets = torch.tensor(list(itertools.product((-1.0, 0.0, 1.0), repeat=len(later_spacing))),
                            dtype=torch.float64)
     squared = spacing[axis] ** 2 + ((offsets * later_spacing) ** 2).sum(-1)
     stencil_shape = previous.shape[1:1 + n_stencil]
-    step_mm = squared.sqrt().to(torch.float32).to(diff.device).reshape(stencil_shape + (1,) * (centres.ndim - 1))
+    step_mm = squared.sqrt().to(torch.float32).to(previous.device).reshape(
+        stencil_shape + (1,) * (centres.ndim - 1))
 
-    if lamb == 1.0:
-        return diff.add_(1e-5).mul_(step_mm).contiguous()
-    speed = (1.0 - lamb) + lamb / (diff + 1e-5)
-    return (step_mm / speed).contiguous()
+    out = torch.empty((length,) + tuple(previous.shape[1:]), dtype=dtype or torch.float32, device=previous.device)
+    per_plane = max(1, out[0].numel())
+    chunk = max(1, (1 << 18) // per_plane)
+    for start in range(0, length, chunk):
+        part = slice(start, min(length, start + chunk))
+        diff = (previous[part] - current[part]).abs_()
+        if lamb == 1.0:
+            out[part] = diff.add_(1e-5).mul_(step_mm)
+        else:
+            out[part] = step_mm / ((1.0 - lamb) + lamb / diff.add_(1e-5))
+    return out
 
 
 class _SweepPlan:

@@ -71,20 +71,11 @@ def graph_cut(image, probability, spacing=None, foreground=None, background=None
     -------
     mask : uint8 ndarray, image shape, 1 = foreground.
     """
-    image = check_image(image)
+    image, probability, spacing, fg, bg, lam, sigma = _check_problem(image, probability, spacing, foreground,
+                                                                     background, lam, sigma)
     shape = image.shape
-    probability = check_probability(probability, shape)
-    spacing = check_spacing(spacing, image.ndim)
-    fg = check_mask(foreground, shape, name="foreground") if foreground is not None else np.zeros(shape, bool)
-    bg = check_mask(background, shape, name="background") if background is not None else np.zeros(shape, bool)
-    if (fg & bg).any():
-        raise ValueError("foreground and background constraints overlap at {} voxel(s), e.g. {}; "
-                         "a voxel cannot be both".format(int((fg & bg).sum()), tuple(np.argwhere(fg & bg)[0])))
-    lam, sigma = float(lam), float(sigma)
-    if not lam >= 0:
-        raise ValueError("lam must be >= 0, got {}".format(lam))
-    if not sigma > 0:
-        raise ValueError("sigma must be > 0, got {}".format(sigma))
+    fg = fg if fg is not None else np.zeros(shape, bool)
+    bg = bg if bg is not None else np.zeros(shape, bool)
     offsets = _half_stencil(image.ndim, connectivity)
 
     if backend == "simplecrf":
@@ -95,6 +86,25 @@ def graph_cut(image, probability, spacing=None, foreground=None, background=None
     unary_fg, unary_bg = unary_costs(probability)
     pair_weights = [lam * w for w in _pairwise_weights(image, spacing, sigma, offsets)]
     return _min_cut(unary_fg, unary_bg, fg, bg, offsets, pair_weights)
+
+
+def _check_problem(image, probability, spacing, foreground, background, lam, sigma):
+    """Validated (image, probability, spacing, fg or None, bg or None, lam, sigma) of a graph-cut problem."""
+    image = check_image(image)
+    shape = image.shape
+    probability = check_probability(probability, shape)
+    spacing = check_spacing(spacing, image.ndim)
+    fg = check_mask(foreground, shape, name="foreground") if foreground is not None else None
+    bg = check_mask(background, shape, name="background") if background is not None else None
+    if fg is not None and bg is not None and (fg & bg).any():
+        raise ValueError("foreground and background constraints overlap at {} voxel(s), e.g. {}; "
+                         "a voxel cannot be both".format(int((fg & bg).sum()), tuple(np.argwhere(fg & bg)[0])))
+    lam, sigma = float(lam), float(sigma)
+    if not lam >= 0:
+        raise ValueError("lam must be >= 0, got {}".format(lam))
+    if not sigma > 0:
+        raise ValueError("sigma must be > 0, got {}".format(sigma))
+    return image, probability, spacing, fg, bg, lam, sigma
 
 
 def unary_costs(probability):
@@ -300,20 +310,8 @@ def reduced_graph_cut(image, probability, spacing=None, foreground=None, backgro
     -------
     mask : uint8 ndarray, image shape (and the stats dict if asked).
     """
-    image = check_image(image)
-    shape = image.shape
-    probability = check_probability(probability, shape)
-    spacing = check_spacing(spacing, image.ndim)
-    fg = check_mask(foreground, shape, name="foreground") if foreground is not None else None
-    bg = check_mask(background, shape, name="background") if background is not None else None
-    if fg is not None and bg is not None and (fg & bg).any():
-        raise ValueError("foreground and background constraints overlap at {} voxel(s), e.g. {}; "
-                         "a voxel cannot be both".format(int((fg & bg).sum()), tuple(np.argwhere(fg & bg)[0])))
-    lam, sigma = float(lam), float(sigma)
-    if not lam >= 0:
-        raise ValueError("lam must be >= 0, got {}".format(lam))
-    if not sigma > 0:
-        raise ValueError("sigma must be > 0, got {}".format(sigma))
+    image, probability, spacing, fg, bg, lam, sigma = _check_problem(image, probability, spacing, foreground,
+                                                                     background, lam, sigma)
     offsets = _half_stencil(image.ndim, connectivity)
     unit = min(spacing)
     dists = [np.sqrt(sum((o * s) ** 2 for o, s in zip(offset, spacing))) / unit for offset in offsets]
@@ -322,6 +320,11 @@ def reduced_graph_cut(image, probability, spacing=None, foreground=None, backgro
     bound = lam * 2.0 * sum(1.0 / d for d in dists)
     low = np.float32(1.0 / (1.0 + np.exp(bound)))
     high = np.float32(1.0 / (1.0 + np.exp(-bound)))
+    # The energy clips r to [EPS, 1 - EPS]: where the bound lies beyond that, no voxel is fixed by it.
+    if low <= EPS:
+        low = np.float32(-1.0)
+    if high >= 1.0 - EPS:
+        high = np.float32(2.0)
     prob = probability if probability.dtype == np.float32 else probability.astype(np.float32)
     mask = (prob >= high).astype(np.uint8)
     doubt = (prob > low) & (prob < high)
@@ -401,13 +404,19 @@ def _solve_layer(image, prob, mask, flat, offsets, dists, lam, sigma, stats):
             j, wj = j[ok], w[settled[ok]]
             # The pair with the settled voxel becomes part of j's unary term
             # (weights are symmetric); each pair is folded once, when its first voxel settles.
-            np.add.at(logit, j, sign[ok] * wj)
-            np.add.at(around, j, -wj)
+            # Along one direction distinct voxels have distinct neighbours: no repeated j here.
+            logit[j] += sign[ok] * wj
+            around[j] -= wj
             touched.append(j)
         touched = np.concatenate(touched)
-        touched = touched[free[touched]]
-        touched.sort()
-        touched = touched[np.concatenate(([True], touched[1:] != touched[:-1]))] if touched.size else touched
+        if touched.size > m // 32:  # many: a pass over the layer is cheaper than sorting them
+            seen = np.zeros(m, bool)
+            seen[touched] = True
+            touched = np.flatnonzero(seen & free)
+        else:
+            touched = touched[free[touched]]
+            touched.sort()
+            touched = touched[np.concatenate(([True], touched[1:] != touched[:-1]))] if touched.size else touched
         settled = touched[np.abs(logit[touched]) >= around[touched]]
     # After the loop a free voxel's pair terms with settled voxels are in its
     # unary term; the pairs between free voxels make the max-flow graph.

@@ -115,13 +115,7 @@ def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam
         iterations = DEFAULT_ITERATIONS[image.ndim]
     if exact or cache is None:
         cache = {}
-    key = (image.shape, spacing, iterations, str(device))
-    if cache.get("key") != key:
-        cache.clear()
-        cache["key"] = key
-    if "unit" not in cache:
-        cache["unit"] = rescale_unit(image)
-    unit = cache["unit"]
+    unit = _region_cache(image, spacing, iterations, device, cache)
     dist_fg = dist_bg = np.inf
     if exact:
         clicks_fg, fg = fg, fg | anchor
@@ -184,13 +178,19 @@ def prepare_cache(image, foreground, spacing=None, *, iterations="default", devi
     fg = points_to_mask(check_points(foreground, image.shape, name="foreground"), image.shape)
     if iterations == "default":
         iterations = DEFAULT_ITERATIONS[image.ndim]
+    unit = _region_cache(image, spacing, iterations, device, cache)
+    _seed_distances(unit, {"anchor": fg}, spacing, iterations, device, cache)
+
+
+def _region_cache(image, spacing, iterations, device, cache):
+    """Make `cache` belong to this region and settings (cleared if it did not); returns the rescaled image."""
     key = (image.shape, spacing, iterations, str(device))
     if cache.get("key") != key:
         cache.clear()
         cache["key"] = key
     if "unit" not in cache:
         cache["unit"] = rescale_unit(image)
-    _seed_distances(cache["unit"], {"anchor": fg}, spacing, iterations, device, cache)
+    return cache["unit"]
 
 
 def _seed_distances(unit, seeds, spacing, iterations, device, cache):

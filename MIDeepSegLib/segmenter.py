@@ -313,6 +313,7 @@ class Segmenter:
             raise ValueError("points: need at least one interior margin point")
         probability = check_probability(probability, self.image.shape)
         start = time.perf_counter()
+        self._cache = {"box": None}  # a new session: no earlier seeds' distance maps
         box = relaxed_bbox(points, self.image.shape, self.spacing, self.margin_mm)
         crop_probability = np.ascontiguousarray(probability[box], dtype=np.float32)
         mask = _components_at(crop_probability >= 0.5, shift_points(points, box))

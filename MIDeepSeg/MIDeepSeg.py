@@ -1455,7 +1455,7 @@ class MIDeepSegTest(ScriptedLoadableModuleTest):
 
     @staticmethod
     def _correctionClick(mask, reference, spacing):
-        """The simulated user's next click (MIDeepSegLib.simulate): (array point, is foreground) or None."""
+        """The simulated user's next click (MIDeepSegLib.core.simulate): (array point, is foreground) or None."""
         from MIDeepSegLib.core.simulate import refinement_click
 
         click = refinement_click(mask, reference, spacing)

@@ -9,6 +9,7 @@ What each setting does is described where it acts: ``lam`` and ``sigma`` in
 the two reaches in :mod:`MIDeepSegLib.core.refinement`.
 
 How they were chosen, and the measurements behind each mechanism: docs/refinement-settings.md.
+Issue 12 (real organs): docs/benchmark/organs/tuning.md.
 """
 
 #: Graph-cut weight lambda of Eq. 8 (the paper's, PAPER_LAM = 5, erases small low-contrast objects).
@@ -18,14 +19,21 @@ LAM = 0.5
 SIGMA = 0.2
 
 #: The fusion measures geodesic distances on the crop rescaled to
-#: [0, DISTANCE_SCALE] (see :mod:`MIDeepSegLib.core.refinement`).
-DISTANCE_SCALE = 5.0
+#: [0, DISTANCE_SCALE] (see :mod:`MIDeepSegLib.core.refinement`; was 5 before issue 12).
+DISTANCE_SCALE = 3.0
 
-#: A foreground seed's reach as a fraction of the working region's mean extent.
+#: A foreground click's reach as a fraction of the working region's mean extent.
 REACH_FRACTION = 0.2
 
-#: A background click's reach, as a fraction of the same extent.
-BACKGROUND_REACH_FRACTION = 1.0
+#: The interior margin points' reach, as a fraction of the same extent, per dimension (issue 12).
+POINT_REACH_FRACTION = {"2d": 0.2, "3d": 0.3}
+
+#: A background click's reach, as a fraction of the same extent (was 1.0 before issue 12).
+BACKGROUND_REACH_FRACTION = 0.2
+
+#: Segmenter.initial runs IF-GC with the interior margin points as the only clicks (True) instead of
+#: thresholding the CNN's probability at 0.5 (False, the paper's initial result).
+INITIAL_FUSION = True
 
 
 #: The paper's graph-cut weight lambda (Eq. 8) and contrast scale sigma (Eq. 11), its Section 2.5: the
@@ -41,4 +49,5 @@ STAND_IN_MARGIN_MM = 5.0
 def as_keywords():
     """The values above as ``Segmenter`` keywords (how validation results record them)."""
     return {"lam": LAM, "sigma": SIGMA, "distance_scale": DISTANCE_SCALE, "reach": REACH_FRACTION,
-            "background_reach": BACKGROUND_REACH_FRACTION}
+            "point_reach": POINT_REACH_FRACTION, "background_reach": BACKGROUND_REACH_FRACTION,
+            "initial_fusion": INITIAL_FUSION}

@@ -119,7 +119,8 @@ def _train(config, samples, steps, batch, shape, spacings, seed, lr):
 
 
 def heldout_dice(path, ndim, count=12, seed=12345, shape=None, spacings=None):
-    """Dice of ``Segmenter(model=path).initial(simulated points)`` on fresh scenes; list of floats."""
+    """Dice of the network's own mask (``Segmenter(model=path, initial_fusion=False).initial``) on fresh
+    scenes; list of floats. Without the initial fusion: it measures the weights, not the points' geodesics."""
     from MIDeepSegLib.core.metrics import dice
     from MIDeepSegLib.segmenter import Segmenter
     from MIDeepSegLib.core.simulate import interior_margin_points
@@ -132,7 +133,7 @@ def heldout_dice(path, ndim, count=12, seed=12345, shape=None, spacings=None):
         spacing = spacings[i % len(spacings)]
         image, mask = scene(shape, rng, spacing)
         points = interior_margin_points(mask, rng, spacing)
-        result = Segmenter(image, spacing, model=str(path), device="cpu").initial(points)
+        result = Segmenter(image, spacing, model=str(path), device="cpu", initial_fusion=False).initial(points)
         scores.append(dice(result.mask, mask))
     return scores
 

@@ -21,7 +21,8 @@ from MIDeepSegLib.segmenter import MIN_POINTS, Result, Segmenter
 from MIDeepSegLib.core.simulate import interior_margin_points, refinement_click
 
 SPACING_3D = (2.0, 0.8, 0.8)
-INITIAL_STAGES = {"crop", "egd", "cnn", "postprocess", "total"}
+# geodesic/fusion/graphcut: the initial IF-GC (also counted in "postprocess").
+INITIAL_STAGES = {"crop", "egd", "cnn", "postprocess", "geodesic", "fusion", "graphcut", "total"}
 REFINE_STAGES = {"crop", "geodesic", "fusion", "graphcut", "total"}
 
 
@@ -156,7 +157,9 @@ def test_refine_hard_constraints_undo_reset(models, ndim):
 def test_foreground_click_outside_the_crop_recovers_a_missed_part(models):
     image, disc, lobe, points, click = lobed_scene_2d()
     truth = disc | lobe
-    seg = Segmenter(image, model=str(models["2d"]), device="cpu")
+    # The network's own mask (no initial fusion, which may already take a little of the lobe): the click's
+    # effect alone.
+    seg = Segmenter(image, model=str(models["2d"]), device="cpu", initial_fusion=False)
     r0 = seg.initial(points)
     assert not (r0.box[1].start <= click[1] < r0.box[1].stop)  # the click is outside the crop
     missed_before = r0.mask[lobe].mean()
@@ -175,7 +178,8 @@ def test_foreground_click_in_missed_part_raises_dice(models):
     """Inside the crop: the network misses the lobe's start; one click there recovers it."""
     image, disc, lobe, points, _ = lobed_scene_2d()
     truth = disc | lobe
-    seg = Segmenter(image, model=str(models["2d"]), device="cpu")
+    # The network's own mask (no initial fusion, which may already take the lobe): the click's effect alone.
+    seg = Segmenter(image, model=str(models["2d"]), device="cpu", initial_fusion=False)
     r0 = seg.initial(points)
     missed = lobe & (r0.mask == 0)
     inside_box = np.zeros(image.shape, bool)
@@ -462,7 +466,9 @@ def test_ct_sized_volume_memory(models):
     float32_copy = volume.size * 4
     tracemalloc.start()
     try:
-        seg = Segmenter(volume, (1.0, 0.8, 0.8), model=str(models["3d"]), device="cpu")
+        # A long background reach (the shipped one is shorter, chosen on real organs): one click must
+        # clear the region the tiny network over-segments around the ball.
+        seg = Segmenter(volume, (1.0, 0.8, 0.8), model=str(models["3d"]), device="cpu", background_reach=1.0)
         r0 = seg.initial(points)
         r1 = seg.refine(foreground=[centre], background=[centre + [0, 0, 7]])
         session_peak = tracemalloc.get_traced_memory()[1]

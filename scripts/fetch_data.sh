@@ -9,6 +9,12 @@
 #      the lateral ventricles (tissue probability < 0.3, 8 mm inside the brain, largest part) and
 #      the whole brain (grey + white > 0.5, holes filled), one label file each.
 #      `mideepseg benchmark --cases data/mni152/ventricles` (or .../brain: 1.7 M voxels, slow in 3D).
+#   3. Real organs: the test references inside the totalsegmentator 2.18.0 source archive on PyPI
+#      (downloaded with pip, not installed or built) -> folder data sets data/organs/report (the 13
+#      organs of issue 12: abdominal CT, contrast CT DICOM series, MR abdomen, CTA) and
+#      data/organs/tune (other structures of the same images, for choosing settings), one binary
+#      label file per organ (scripts/prepare_organs.py says which).
+#      `mideepseg benchmark --cases data/organs/report`.
 #
 # Usage: scripts/fetch_data.sh [DEST]        (DEST default: data/; it is git-ignored)
 # Needs: root (or sudo) for apt-get; PYTHON (default .venv/bin/python) with MIDeepSegLib.
@@ -17,6 +23,7 @@ cd "$(dirname "$0")/.."
 DEST=${1:-data}
 PY=${PYTHON:-$PWD/.venv/bin/python}
 NILEARN_VERSION=0.14.1
+TOTALSEG_VERSION=2.18.0
 
 if [ ! -f /usr/share/mricron/templates/ch2.nii.gz ]; then
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -51,3 +58,9 @@ for case, mask in (("ventricles", ventricles), ("brain", brain)):
     write_mask(dest / case / "labelsTr" / "mni152.nii.gz", mask, geometry)
     print("{}: {} voxels -> {}".format(case, int(mask.sum()), dest / case))
 EOF
+
+# pip prepares the source archive's metadata (a build environment) but installs nothing.
+"$PY" -m pip download --no-deps --no-binary :all: --quiet -d "$work" "totalsegmentator==$TOTALSEG_VERSION"
+tar -xzf "$work"/totalsegmentator-"$TOTALSEG_VERSION".tar.gz -C "$work"
+ts="$work/totalsegmentator-$TOTALSEG_VERSION"
+"$PY" scripts/prepare_organs.py "$ts/tests/reference_files" "$ts/totalsegmentator/map_to_binary.py" "$DEST/organs"

@@ -157,9 +157,9 @@ class StepCosts:
     """
 
     def __init__(self, image, spacing=None, lamb=1.0, device=None, *, half=True):
-        import torch
+        import torch  # deferred: torch on first use: the package imports without it
 
-        from .._device import resolve_device
+        from .._device import resolve_device  # deferred: loads torch, on first use
 
         image = check_image(image)
         self.shape = image.shape

@@ -447,9 +447,6 @@ def _min_cut_edges(logit, src, dst, cap):
     src, dst, cap : (e,) arrays
         Directed pair edges (every undirected pair given in both directions) and their capacities.
     """
-    from scipy.sparse import csr_matrix
-    from scipy.sparse.csgraph import breadth_first_order, maximum_flow
-
     n = logit.size
     source, sink = n, n + 1
     to_source = np.maximum(logit, 0.0)

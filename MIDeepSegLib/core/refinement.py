@@ -34,7 +34,8 @@ Refinement = namedtuple("Refinement", ["mask", "probability", "timings"])
 
 def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam=PAPER_LAM, sigma=PAPER_SIGMA,
                 iterations="default", device=None, connectivity=None, backend="scipy",
-                distance_scale=DISTANCE_SCALE, reach_mm=None, background_reach_mm=None, exact=False, cache=None):
+                distance_scale=DISTANCE_SCALE, reach_mm=None, background_reach_mm=None, anchors=None,
+                anchor_reach_mm=None, exact=False, cache=None):
     """Information fusion + graph cut.
 
     Parameters
@@ -68,6 +69,12 @@ def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam
         paper's pure geodesic distances.
     background_reach_mm : float > 0, optional
         The same for the background clicks and D^b.
+    anchors : (M, ndim) array_like, optional
+        More foreground seeds with their own reach, `anchor_reach_mm` (the
+        Segmenter passes the interior margin points here: they lie all
+        around the object, so they may reach further than a click). D^f is
+        then the geodesic distance to all foreground seeds plus the smaller
+        of the two Euclidean terms (a group without a reach adds 0).
     exact : bool
         False (default): the graph cut is solved only where the labelling is
         in doubt (:func:`~MIDeepSegLib.core.graphcut.reduced_graph_cut`, the same
@@ -99,9 +106,14 @@ def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam
     Refinement(mask, probability=R^f, timings={"geodesic", "fusion", "graphcut"})
     """
     image, probability, fg, bg, spacing = _prepare(image, probability, foreground, background, spacing)
+    anchor = points_to_mask(check_points(anchors, image.shape, name="anchors"), image.shape)
+    if (anchor & bg).any():
+        raise ValueError("an interior margin point (anchor) and a background click fall on the same voxel {}".format(
+            tuple(int(i) for i in np.argwhere(anchor & bg)[0])))
     if not distance_scale > 0:
         raise ValueError("distance_scale must be > 0, got {}".format(distance_scale))
-    for name, value in (("reach_mm", reach_mm), ("background_reach_mm", background_reach_mm)):
+    for name, value in (("reach_mm", reach_mm), ("background_reach_mm", background_reach_mm),
+                        ("anchor_reach_mm", anchor_reach_mm)):
         if value is not None and not value > 0:
             raise ValueError("{} must be > 0 or None, got {}".format(name, value))
     timings = {}
@@ -113,20 +125,25 @@ def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam
     unit = _region_cache(image, spacing, iterations, device, cache)
     dist_fg = dist_bg = np.inf
     if exact:
+        clicks_fg, fg = fg, fg | anchor
         seed_sets = [m for m in (fg, bg) if m.any()]
         dists = geodesic_distances(unit, seed_sets, spacing, iterations=iterations, device=device) \
             if seed_sets else []
         # lamb=1: D is linear in the intensity scale, so scaling D scales the image.
         dist_fg = distance_scale * dists.pop(0) if fg.any() else np.inf
         dist_bg = distance_scale * dists.pop(0) if bg.any() else np.inf
-        if reach_mm is not None and fg.any():
-            dist_fg = dist_fg + ndimage.distance_transform_edt(~fg, sampling=spacing) / reach_mm
+        terms = [ndimage.distance_transform_edt(~group, sampling=spacing) / reach if reach is not None else 0.0
+                 for group, reach in ((clicks_fg, reach_mm), (anchor, anchor_reach_mm)) if group.any()]
+        if terms:
+            dist_fg = dist_fg + (np.minimum(*terms) if len(terms) == 2 else terms[0])
         if background_reach_mm is not None and bg.any():
             dist_bg = dist_bg + ndimage.distance_transform_edt(~bg, sampling=spacing) / background_reach_mm
     else:
-        maps = _seed_distances(unit, {"fg": fg, "bg": bg}, spacing, iterations, device, cache)
-        if "fg" in maps:
-            dist_fg = _combine(maps["fg"], distance_scale, reach_mm)
+        maps = _seed_distances(unit, {"anchor": anchor, "fg": fg, "bg": bg}, spacing, iterations, device, cache)
+        parts = [(maps[kind], reach) for kind, reach in (("fg", reach_mm), ("anchor", anchor_reach_mm))
+                 if kind in maps]
+        if parts:
+            dist_fg = _combine_foreground(parts, distance_scale)
         if "bg" in maps:
             dist_bg = _combine(maps["bg"], distance_scale, background_reach_mm)
     timings["geodesic"] = time.perf_counter() - start
@@ -136,6 +153,7 @@ def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam
     timings["fusion"] = time.perf_counter() - start
 
     start = time.perf_counter()
+    fg = fg | anchor  # the anchors are hard constraints like the foreground clicks
     if exact or backend != "scipy":
         mask = graph_cut(unit, fused, spacing, fg, bg, lam=lam, sigma=sigma, connectivity=connectivity,
                          backend=backend)
@@ -146,12 +164,12 @@ def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam
 
 
 def prepare_cache(image, foreground, spacing=None, *, iterations="default", device=None, cache):
-    """Fill `cache` for :func:`refine_ifgc` with the foreground seeds' distance maps ahead of the clicks.
+    """Fill `cache` for :func:`refine_ifgc` with the anchors' distance maps ahead of the clicks.
 
-    The Segmenter calls this at the end of its initial step with the interior
-    margin points (foreground seeds of every later refinement of the same
-    region), so that a foreground click computes only its own distances, in
-    a box around it.
+    The Segmenter calls this in its initial step with the interior margin
+    points (the `anchors` of every later refinement of the same region), so
+    that a foreground click computes only its own distances, in a box around
+    it.
 
     Parameters
     ----------
@@ -168,7 +186,7 @@ def prepare_cache(image, foreground, spacing=None, *, iterations="default", devi
     if iterations == "default":
         iterations = DEFAULT_ITERATIONS[image.ndim]
     unit = _region_cache(image, spacing, iterations, device, cache)
-    _seed_distances(unit, {"fg": fg}, spacing, iterations, device, cache)
+    _seed_distances(unit, {"anchor": fg}, spacing, iterations, device, cache)
 
 
 def _region_cache(image, spacing, iterations, device, cache):
@@ -237,6 +255,19 @@ def _combine(maps, distance_scale, reach):
     if reach is not None:
         out += euclid * np.float32(1.0 / reach)
     return out
+
+
+def _combine_foreground(parts, distance_scale):
+    """D^f from the clicks' and the anchors' maps: distance_scale x the nearer geodesic + the smaller
+    Euclidean term (each group's Euclidean distance / its reach; 0 for a group without a reach)."""
+    if len(parts) == 1:
+        return _combine(parts[0][0], distance_scale, parts[0][1])
+    (geo_a, euclid_a), reach_a = parts[0]
+    (geo_b, euclid_b), reach_b = parts[1]
+    out = np.minimum(geo_a, geo_b) * np.float32(distance_scale)
+    if reach_a is not None and reach_b is not None:
+        out += np.minimum(euclid_a * np.float32(1.0 / reach_a), euclid_b * np.float32(1.0 / reach_b))
+    return out.astype(np.float32, copy=False)
 
 
 def point_distance(shape, points, spacing):

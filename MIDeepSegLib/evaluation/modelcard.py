@@ -92,7 +92,8 @@ def render_model_card(config, *, file_name=None, validation=None):
                             "2D: " + settings["slices"] + "." if settings.get("slices") else "3D volumes."))
         if settings.get("refinement"):  # results recorded before it was stored do not say
             text += " Refinement settings: {}.".format(", ".join(
-                "{} {:g}".format(name.replace("_", " "), value) for name, value in settings["refinement"].items()))
+                "{} {}".format(name.replace("_", " "), _setting_text(value))
+                for name, value in settings["refinement"].items()))
         lines += [text, "", markdown_table(result)]
     return "\n".join(lines).rstrip() + "\n"
 
@@ -186,3 +187,14 @@ def markdown_table(results):
         row.append(str(reached) if reached is not None else "> {}".format(cap))
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _setting_text(value):
+    """A refinement setting as text: a number, on/off, none, or one per dimension ({"2d": 0.2, "3d": 0.3} -> "2D 0.2 / 3D 0.3")."""
+    if isinstance(value, dict):
+        return " / ".join("{} {}".format(dim.upper(), _setting_text(v)) for dim, v in sorted(value.items()))
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return "{:g}".format(value)

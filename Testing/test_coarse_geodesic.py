@@ -17,6 +17,7 @@ from MIDeepSegLib.core.geodesic import CoarseGrid, _upsample, coarse_factors, ge
 from MIDeepSegLib.core.intensity import rescale_unit
 from MIDeepSegLib.core.metrics import dice
 from MIDeepSegLib.core.refinement import click_reaches, refine_ifgc
+from MIDeepSegLib.settings import LAM, SIGMA
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from organ_scenes import ct_volume, lobulated_mask  # noqa: E402
@@ -61,9 +62,10 @@ def test_upsample_is_exact_on_linear_functions():
 
 
 def test_coarse_distance_is_close_where_the_fusion_weighs_it(organ):
-    """Against the full-resolution geodesic (same sweeps): 0 at the seed, within 10 % on average where
-    the scaled distance is < 2 (fusion weight alpha = e^-D > 0.14), within 25 % where < 4, and the
-    fusion weight alpha = e^-D off by < 0.02 on average over the region."""
+    """Against the full-resolution geodesic (same sweeps), distances scaled as the session scales them:
+    0 at the seed, within 10 % on average where D < 1 (fusion weight alpha = e^-D > 0.37), 15 % where
+    D < 2, 25 % where D < 4, and alpha off by < 0.04 on average over the region (measured with
+    DISTANCE_SCALE 3: 6 / 12 / 15 % and 0.027 at the organ's centre; 1 / 9 / 10 % and 0.008 outside)."""
     volume, truth = organ
     unit = rescale_unit(volume.astype(np.float32))
     grid = CoarseGrid(unit, SPACING)
@@ -74,11 +76,11 @@ def test_coarse_distance_is_close_where_the_fusion_weighs_it(organ):
         fine = scale * geodesic_distances(unit, [seeds], SPACING, iterations=4)[0]
         coarse = scale * grid.distances([np.array([point])], iterations=4)[0]
         assert coarse[tuple(point)] == 0.0
-        for limit, tolerance in ((2.0, 0.10), (4.0, 0.25)):
+        for limit, tolerance in ((1.0, 0.10), (2.0, 0.15), (4.0, 0.25)):
             near = fine < limit
             assert near.sum() > 100
             assert np.abs(coarse[near] - fine[near]).mean() <= tolerance * fine[near].mean()
-        assert np.abs(np.exp(-coarse) - np.exp(-fine)).mean() < 0.02
+        assert np.abs(np.exp(-coarse) - np.exp(-fine)).mean() < 0.04
 
 
 def test_coarse_session_matches_exact(organ, monkeypatch):
@@ -98,8 +100,8 @@ def test_coarse_session_matches_exact(organ, monkeypatch):
     reaches = click_reaches(volume.shape, SPACING)
     start = None
     for step in range(4):
-        fast = refine_ifgc(volume, prob, fg, bg, SPACING, lam=10.0, sigma=0.1, cache=cache, **reaches)
-        exact = refine_ifgc(volume, prob, fg, bg, SPACING, lam=10.0, sigma=0.1, exact=True, **reaches)
+        fast = refine_ifgc(volume, prob, fg, bg, SPACING, lam=LAM, sigma=SIGMA, cache=cache, **reaches)
+        exact = refine_ifgc(volume, prob, fg, bg, SPACING, lam=LAM, sigma=SIGMA, exact=True, **reaches)
         assert "coarse" in cache and "costs" not in cache
         assert dice(fast.mask, exact.mask) >= 0.995, step
         start = dice(fast.mask, truth) if start is None else start

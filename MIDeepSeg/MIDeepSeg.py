@@ -1488,11 +1488,15 @@ class MIDeepSegTest(ScriptedLoadableModuleTest):
 
             def __init__(self, image, spacing, **kwargs):
                 self.image, self.spacing, self.masks, self.calls = image, spacing, [], []
+                self.history = []  # the clicks of each state, as Segmenter.history
                 created.append(self)
 
-            def _result(self):
+            @property
+            def result(self):
                 from types import SimpleNamespace
 
+                if not self.masks:
+                    return None
                 return SimpleNamespace(mask=self.masks[-1], probability=self.masks[-1].astype(np.float32),
                                        timings={"total": 0.0})
 
@@ -1501,7 +1505,9 @@ class MIDeepSegTest(ScriptedLoadableModuleTest):
                 low, high = np.rint(points).min(axis=0).astype(int), np.rint(points).max(axis=0).astype(int)
                 self.masks = [np.zeros(self.image.shape, np.uint8)]
                 self.masks[0][tuple(slice(a, b + 1) for a, b in zip(low, high))] = 1
-                return self._result()
+                empty = np.zeros((0, self.image.ndim))
+                self.history = [{"points": np.asarray(points, float), "foreground": empty, "background": empty}]
+                return self.result
 
             def refine(self, foreground, background):
                 self.calls.append(("refine", np.asarray(foreground), np.asarray(background)))
@@ -1510,15 +1516,20 @@ class MIDeepSegTest(ScriptedLoadableModuleTest):
                     for p in np.rint(np.asarray(points)).astype(int).reshape(-1, mask.ndim):
                         mask[tuple(p)] = value
                 self.masks.append(mask)
-                return self._result()
+                last = self.history[-1]
+                self.history.append({"points": last["points"],
+                                     "foreground": np.vstack([last["foreground"], foreground]),
+                                     "background": np.vstack([last["background"], background])})
+                return self.result
 
             def undo(self):
                 self.calls.append(("undo",))
                 self.masks.pop()
+                self.history.pop()
 
             def reset(self):
                 self.calls.append(("reset",))
-                self.masks = []
+                self.masks, self.history = [], []
 
         scene = self._syntheticScene()
         logic = MIDeepSegLogic(segmenterFactory=BoxSegmenter)

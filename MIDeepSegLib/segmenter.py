@@ -218,6 +218,16 @@ class Segmenter:
         state = self._history[-1]
         return {"points": state.points, "foreground": state.foreground, "background": state.background}
 
+    @property
+    def history(self):
+        """The clicks of every state of the undo history, oldest first: a list of dicts like :attr:`clicks`.
+
+        This history is the session's only one: :class:`~MIDeepSegLib.session.ClickSession`
+        reads it instead of keeping its own.
+        """
+        return [{"points": s.points, "foreground": s.foreground, "background": s.background}
+                for s in self._history]
+
     def initial(self, points):
         """Segment from interior margin points (a new object: earlier clicks are dropped).
 

@@ -27,13 +27,18 @@ DECIMALS = 4
 
 
 class ClickSession:
-    """A Segmenter plus the clicks it has applied, with an undo history.
+    """A Segmenter plus the decision of which calls bring it to the user's clicks.
+
+    The undo history is the Segmenter's (:attr:`Segmenter.history
+    <MIDeepSegLib.segmenter.Segmenter.history>`): this class keeps none of its
+    own, so the two cannot disagree.
 
     Parameters
     ----------
     segmenter : Segmenter
-        Any object with ``initial``, ``refine``, ``undo`` and ``reset`` as
-        :class:`~MIDeepSegLib.segmenter.Segmenter` has them. It is reset here.
+        Any object with ``initial``, ``refine``, ``undo``, ``reset``, ``result``
+        and ``history`` as :class:`~MIDeepSegLib.segmenter.Segmenter` has them.
+        It is reset here.
 
     Examples
     --------
@@ -49,17 +54,16 @@ class ClickSession:
     def __init__(self, segmenter):
         self.segmenter = segmenter
         self.segmenter.reset()
-        self._states = []  # applied (points, foreground, background) keys, parallel to _results
-        self._results = []
 
     @property
     def result(self):
         """The Result of the last update, or None."""
-        return self._results[-1] if self._results else None
+        return self.segmenter.result
 
     def is_current(self, points, foreground=None, background=None):
         """Whether these clicks are the ones applied last (then :meth:`update` would do nothing)."""
-        return bool(self._states) and self._key(points, foreground, background) == self._states[-1]
+        applied = self._applied(1)
+        return bool(applied) and self._key(points, foreground, background) == applied[-1]
 
     def update(self, points, foreground=None, background=None):
         """Bring the segmentation to these clicks.
@@ -79,7 +83,7 @@ class ClickSession:
         next update starts afresh instead of from an unknown state.
         """
         state = self._key(points, foreground, background)
-        if self._states and state == self._states[-1]:
+        if self.is_current(points, foreground, background):
             return "none"
         try:
             return self._apply(state)
@@ -90,31 +94,30 @@ class ClickSession:
     def reset(self):
         """Forget every click (the Segmenter keeps its model)."""
         self.segmenter.reset()
-        self._states, self._results = [], []
+
+    def _applied(self, count):
+        """The keys of the Segmenter's last `count` history states, oldest first."""
+        return [self._key(s["points"], s["foreground"], s["background"])
+                for s in self.segmenter.history[-count:]]
 
     def _apply(self, state):
         segmenter, ndim = self.segmenter, len(state[0][0])
-        if len(self._states) >= 2 and state == self._states[-2]:
+        applied = self._applied(2)
+        if len(applied) == 2 and state == applied[0]:
             segmenter.undo()
-            self._states.pop()
-            self._results.pop()
             return "undo"
-        last = self._states[-1] if self._states else None
+        last = applied[-1] if applied else None
         if last and state[0] == last[0] and all(state[i][:len(last[i])] == last[i] for i in (1, 2)):
             new = [np.asarray(state[i][len(last[i]):], dtype=float).reshape(-1, ndim) for i in (1, 2)]
-            self._results.append(segmenter.refine(foreground=new[0], background=new[1]))
-            self._states.append(state)
+            segmenter.refine(foreground=new[0], background=new[1])
             return "refine"
-        if self._states:
+        if applied:
             segmenter.reset()
-        self._states, self._results = [], []
-        self._results.append(segmenter.initial(np.asarray(state[0], dtype=float)))
-        self._states.append((state[0], (), ()))
+        segmenter.initial(np.asarray(state[0], dtype=float))
         if not (state[1] or state[2]):
             return "initial"
-        self._results.append(segmenter.refine(foreground=np.asarray(state[1], dtype=float).reshape(-1, ndim),
-                                              background=np.asarray(state[2], dtype=float).reshape(-1, ndim)))
-        self._states.append(state)
+        segmenter.refine(foreground=np.asarray(state[1], dtype=float).reshape(-1, ndim),
+                         background=np.asarray(state[2], dtype=float).reshape(-1, ndim))
         return "replay"
 
     @staticmethod

@@ -62,6 +62,11 @@ def test_synthetic_dice_scene_3d_and_undo(one_torch_thread):
     # MIDeepSegTest.test_SyntheticDice's thresholds
     assert dices[0] >= 0.80 and dices[-1] >= max(0.85, dices[0] - 0.01), dices
     assert not (session.result.mask & scene["other"]).any()  # the other object is never labelled
+    if not made:  # the mask is already perfect: a deliberate wrong click at the lesion's centre, so undo has work
+        made.append((np.round(scene["center"]), False))
+        assert session.update(scene["interior"], *_lists(made)) == "refine"
+        dices.append(dice(session.result.mask, scene["lesion"]))
+        assert dices[-1] < dices[-2]
     assert made, "the simulated user found nothing to correct: the undo step below would not run"
     before = dices[-2]
     assert session.update(scene["interior"], *_lists(made[:-1])) == "undo"  # the last click removed

@@ -31,6 +31,14 @@ class _Recorder:
         self.calls.append(("reset",))
         self.segmenter.reset()
 
+    @property
+    def result(self):
+        return self.segmenter.result
+
+    @property
+    def history(self):
+        return self.segmenter.history
+
 
 def _scene():
     rng = np.random.default_rng(5)

@@ -127,6 +127,7 @@ def test_cancel_returns_at_once_discards_the_result_and_stays_busy_until_the_wor
     class SlowSegmenter:
         def __init__(self, image, spacing, **kwargs):
             self.shape = image.shape
+            self.history, self.result = [], None  # as Segmenter's, which ClickSession reads
 
         def reset(self):
             pass
@@ -134,7 +135,8 @@ def test_cancel_returns_at_once_discards_the_result_and_stays_busy_until_the_wor
         def initial(self, points):
             logics[0].busyFlag.cancel()  # what the progress dialog's Cancel does while this runs
             release.wait(10)
-            return SimpleNamespace(mask=np.ones(self.shape, np.uint8), probability=None, timings={})
+            self.result = SimpleNamespace(mask=np.ones(self.shape, np.uint8), probability=None, timings={})
+            return self.result
 
     logic = module.MIDeepSegLogic(segmenterFactory=SlowSegmenter)
     logics.append(logic)

@@ -98,7 +98,7 @@ def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam
         sampled axes (:class:`~MIDeepSegLib.core.geodesic.CoarseGrid`:
         full-resolution distances in a box around each seed, interpolated
         coarse ones beyond): an approximation, measured against `exact` on the
-        benchmark's organ-sized cases (Dice between the masks >= 0.998 at every
+        benchmark's organ-sized cases (Dice between the masks >= 0.997 at every
         step, docs/latency.md). Smaller regions keep the full-resolution maps.
 
     Returns

@@ -477,7 +477,7 @@ class CoarseGrid:
         -------
         list of float32 ndarrays, the full-resolution shape.
         """
-        import torch
+        import torch  # deferred: torch on first use: the package imports without it
 
         coarse_shape = self.image.shape
         masks = []
@@ -511,7 +511,7 @@ def _upsample(coarse, factors, shape):
 
     Full-resolution voxels beyond the last coarse voxel take its value.
     """
-    import torch
+    import torch  # deferred: torch on first use: the package imports without it
 
     size = tuple((n - 1) * f + 1 for n, f in zip(coarse.shape, factors))
     mode = "trilinear" if coarse.ndim == 3 else "bilinear"

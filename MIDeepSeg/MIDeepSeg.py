@@ -1461,7 +1461,8 @@ class MIDeepSegTest(ScriptedLoadableModuleTest):
         click = refinement_click(mask, reference, spacing)
         return None if click is None else (click.point, click.foreground)
 
-    def _sagittalView(self):
+    @staticmethod
+    def _sagittalView():
         """The Yellow view, sagittal; without a layout (--no-main-window, slicer-core) a slice node of its own.
 
         A real vtkMRMLSliceNode either way, so that 2D points go through the

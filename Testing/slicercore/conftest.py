@@ -42,3 +42,9 @@ def scene(slicer_app):
     """The application's scene, closed after the test (``Clear(0)`` keeps the singletons, as Close Scene)."""
     yield slicer_app.scene
     slicer_app.scene.Clear(0)
+
+
+@pytest.fixture
+def tilted(module, scene):
+    """The self-test's scene: oblique anisotropic volume under a transform, 'other' and 'target' segments."""
+    return module.MIDeepSegTest._syntheticScene()

@@ -23,27 +23,12 @@ import vtk
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-@pytest.fixture
-def tilted(module, scene):
-    """The self-test's scene: oblique anisotropic volume under a transform, 'other' and 'target' segments."""
-    return module.MIDeepSegTest._syntheticScene()
-
-
 def _points(module, arrayPoints, scene, name):
     return module.MIDeepSegTest._pointList(arrayPoints, scene["toWorld"], name)
 
 
 def _segment(module, scene, segmentID):
     return slicer.util.arrayFromSegmentBinaryLabelmap(scene["segmentation"], segmentID, scene["volume"]) > 0
-
-
-def _sagittalView():
-    view = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSliceNode", "issue 14 sagittal")
-    view.SetLayoutName("Issue14")
-    view.SetDimensions(400, 300, 1)
-    view.SetFieldOfView(250.0, 187.5, 1.0)
-    view.SetOrientation("Sagittal")
-    return view
 
 
 def _clicksOnView(view, scene, arrayPoints):
@@ -63,7 +48,7 @@ def test_2d_clicks_on_a_sagittal_view_of_the_tilted_volume_land_on_one_slice_onc
     several array slices. alignViewToVolume (vtkMRMLSliceNode::RotateToVolumePlane, then the slice through the
     first point) puts every click of the view on one slice."""
     logic = module.MIDeepSegLogic()
-    view = _sagittalView()
+    view = module.MIDeepSegTest._sagittalView()
     j = 30
     points = [[14.0, j, 20.0], [26.0, j, 20.0], [20.0, j, 14.0], [20.0, j, 40.0]]
     first = (tilted["toWorld"] @ np.r_[np.array(points[0])[::-1], 1.0])[:3]
@@ -98,7 +83,7 @@ def test_a_write_rebuilds_the_shown_closed_surface_and_marks_the_segment_in_prog
 def test_a_3d_session_keeps_the_slice_segmented_in_2d_and_reset_restores_it(module, tilted):
     """Item 5: 2D then 3D on one segment. The 3D write used to ignore the saved 'before' and erase the slice."""
     logic = module.MIDeepSegLogic()
-    view = _sagittalView()
+    view = module.MIDeepSegTest._sagittalView()
     other = np.argwhere(tilted["other"])
     j = int(np.median(other[:, 1]))
     k, i = np.nonzero(tilted["other"][:, j])

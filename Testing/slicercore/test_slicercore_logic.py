@@ -22,12 +22,6 @@ import vtk  # noqa: E402
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-@pytest.fixture
-def tilted(module, scene):
-    """The self-test's scene: volume, transform, segmentation with 'other' and 'target' segments."""
-    return module.MIDeepSegTest._syntheticScene()
-
-
 def _points(module, arrayPoints, scene, name):
     return module.MIDeepSegTest._pointList(arrayPoints, scene["toWorld"], name)
 

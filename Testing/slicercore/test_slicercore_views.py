@@ -53,11 +53,6 @@ class PointEvents:
         return events
 
 
-@pytest.fixture
-def tilted(module, scene):
-    return module.MIDeepSegTest._syntheticScene()
-
-
 @pytest.fixture(scope="module")
 def redView(slicer_app):
     """The Red view lives as long as the application, across scene closes, as in Slicer."""

@@ -17,7 +17,7 @@ from .core.crop import box_shape, box_union, relaxed_bbox, shift_points
 from .model.preprocess import network_input, resize
 from .core.refinement import click_reach_mm, click_reaches, prepare_cache, refine_gc, refine_ifgc
 from .settings import (BACKGROUND_REACH_FRACTION, DISTANCE_SCALE, INITIAL_FUSION, LAM, POINT_REACH_FRACTION,
-                       SMOOTHING_VOX,
+                       SMOOTHING_VOX, for_dimension,
                        REACH_FRACTION, SIGMA)
 
 #: Fewest distinct interior margin points accepted. The crop is their relaxed
@@ -125,10 +125,11 @@ class Segmenter:
         Geodesic sweep iterations (see :mod:`MIDeepSegLib.core.cuemap`).
     connectivity : int, optional
         Graph-cut neighbourhood (see :func:`~MIDeepSegLib.core.graphcut.graph_cut`).
-    distance_scale : float
+    distance_scale : float or dict
         How far a refinement click reaches in the fusion (see
         :mod:`MIDeepSegLib.core.refinement`): larger = more local.
-        This and the two reaches default to :mod:`MIDeepSegLib.settings`.
+        This, the smoothing and the reaches default to :mod:`MIDeepSegLib.settings`;
+        a dict gives a value per dimension ({"2d": ..., "3d": ...}, as there).
     reach : float or None
         The foreground seeds' (interior margin points' and foreground
         clicks') weight in the fusion also decays with Euclidean distance, by
@@ -147,10 +148,11 @@ class Segmenter:
         the step every refinement repeats) instead of thresholding the
         probability at 0.5 (see :mod:`MIDeepSegLib.settings`). Only with
         ``refinement="ifgc"``.
-    smoothing : float >= 0
+    smoothing : float >= 0 or dict
         Gaussian sigma (voxels) of the smoothing the refinements' geodesic
         distances and graph cut see (see
         :func:`~MIDeepSegLib.core.refinement.region_intensities`); 0 = none.
+        A dict gives it per dimension.
     exact : bool
         False (default): refinements solve the graph cut only where the
         labelling is in doubt and reuse the distance maps of earlier clicks on
@@ -193,12 +195,12 @@ class Segmenter:
         self.refinement = refinement
         self.iterations = iterations
         self.connectivity = connectivity
+        distance_scale, point_reach, smoothing = (for_dimension(v, self.image.ndim)
+                                                  for v in (distance_scale, point_reach, smoothing))
         self.distance_scale = float(distance_scale)
         if not self.distance_scale > 0:
             raise ValueError("distance_scale must be > 0, got {}".format(distance_scale))
         click_reaches((1,) * self.image.ndim, None, reach, background_reach)  # validates both
-        if isinstance(point_reach, dict):  # the settings' value is per dimension
-            point_reach = point_reach["{}d".format(self.image.ndim)]
         click_reaches((1,) * self.image.ndim, None, point_reach, None)
         self.reach, self.background_reach, self.point_reach = reach, background_reach, point_reach
         self.initial_fusion = bool(initial_fusion)

@@ -24,6 +24,7 @@ from MIDeepSegLib.core.refinement import (
     refine_gc,
     refine_ifgc,
 )
+from MIDeepSegLib.settings import for_dimension
 
 
 def _case(ndim, seed=0):
@@ -188,8 +189,9 @@ def test_both_clicks_give_the_truth(ndim):
     # fused probability on a click = E^f = 1 / (1 + exp(D^f - D^b)) with D = 0 at that click
     seeds = [np.zeros(image.shape, bool) for _ in range(2)]
     seeds[0][tuple(fg_click)] = seeds[1][tuple(bg_click)] = True
-    d_f, d_b = (DISTANCE_SCALE * d for d in geodesic_distances(rescale_unit(image), seeds, spacing,
-                                                                iterations=DEFAULT_ITERATIONS[ndim]))
+    scale = for_dimension(DISTANCE_SCALE, image.ndim)
+    d_f, d_b = (scale * d for d in geodesic_distances(rescale_unit(image), seeds, spacing,
+                                                      iterations=DEFAULT_ITERATIONS[ndim]))
     r = result.probability
     assert r[tuple(fg_click)] == pytest.approx(1 / (1 + np.exp(-d_b[tuple(fg_click)])), abs=1e-6)
     assert r[tuple(bg_click)] == pytest.approx(1 / (1 + np.exp(d_f[tuple(bg_click)])), abs=1e-6)

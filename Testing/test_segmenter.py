@@ -100,9 +100,8 @@ def test_initial_result(models, ndim):
     outside[res.box] = False
     assert not res.mask[outside].any() and not res.probability[outside].any()
     np.testing.assert_array_equal(res.mask[res.box], res.mask_crop)
-    # A sanity bound for the tiny test model (3D: 0.77-0.81 across the refinement settings of issue 12);
-    # accuracy itself is measured by the benchmarks on real images.
-    assert dice(res.mask, truth) > (0.9 if ndim == 2 else 0.75)
+    # A sanity bound for the tiny test model (3D: 0.81 measured; accuracy is measured by the benchmarks).
+    assert dice(res.mask, truth) > (0.9 if ndim == 2 else 0.8)
     np.testing.assert_array_equal(seg.clicks["points"], points)
 
 

@@ -26,7 +26,8 @@ from .fusion import information_fusion
 from .geodesic import COARSE_MIN_VOXELS, CoarseGrid, StepCosts, geodesic_distances
 from .graphcut import graph_cut, reduced_graph_cut
 from .intensity import rescale_unit
-from ..settings import BACKGROUND_REACH_FRACTION, DISTANCE_SCALE, PAPER_LAM, PAPER_SIGMA, REACH_FRACTION
+from ..settings import (BACKGROUND_REACH_FRACTION, DISTANCE_SCALE, PAPER_LAM, PAPER_SIGMA, REACH_FRACTION,
+                        for_dimension)
 
 #: ``mask`` uint8, ``probability`` float32 (the map the graph cut used), ``timings`` dict of seconds.
 Refinement = namedtuple("Refinement", ["mask", "probability", "timings"])
@@ -59,9 +60,10 @@ def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam
         Torch device for the geodesic distances.
     connectivity, backend
         Passed to :func:`~MIDeepSegLib.core.graphcut.graph_cut`.
-    distance_scale : float > 0
+    distance_scale : float > 0 or dict
         The fusion's distances are measured on the crop rescaled to
-        [0, distance_scale] (see the module notes).
+        [0, distance_scale] (see the module notes); a dict gives it per
+        dimension (default: the settings' value for the image's).
     reach_mm : float > 0, optional
         Adds (Euclidean distance to the nearest foreground seed in mm) /
         reach_mm to D^f, so the foreground seeds' weight decays with distance
@@ -111,6 +113,7 @@ def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam
     """
     image, probability, fg, bg, spacing = _prepare(image, probability, foreground, background, spacing)
     anchor = points_to_mask(check_points(anchors, image.shape, name="anchors"), image.shape)
+    distance_scale = for_dimension(distance_scale, image.ndim)
     if (anchor & bg).any():
         raise ValueError("an interior margin point (anchor) and a background click fall on the same voxel {}".format(
             tuple(int(i) for i in np.argwhere(anchor & bg)[0])))

@@ -27,7 +27,7 @@ import itertools
 
 import numpy as np
 from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import breadth_first_order, maximum_flow
+from scipy.sparse.csgraph import breadth_first_order, connected_components, maximum_flow
 
 from .._checks import check_image, check_mask, check_probability, check_spacing
 from ..settings import PAPER_LAM, PAPER_SIGMA
@@ -40,6 +40,15 @@ _CAPACITY_BUDGET = 2 ** 30
 _MAX_SCALE = 1e4
 
 _BACKENDS = ("scipy", "simplecrf")
+
+# reduced_graph_cut's look-up codes for a neighbour that is not in doubt (>= 0: its position among those
+# in doubt), and the sign its pair term takes in the voxel's logit, indexed by min(code, 0) - _FIXED_FG.
+_FIXED_FG, _OUTSIDE, _FIXED_BG = -3, -2, -1
+_FOLD_SIGN = np.array([1.0, 0.0, -1.0, 0.0], np.float32)
+
+# Components of the max-flow graph with at least this many voxels get their own max-flow (Dinic's
+# phases then run on that component only); the smaller ones share one.
+_OWN_MAXFLOW_VOXELS = 2000
 
 
 def graph_cut(image, probability, spacing=None, foreground=None, background=None, lam=PAPER_LAM,
@@ -346,95 +355,137 @@ def _solve_layer(image, prob, mask, flat, offsets, dists, lam, sigma, stats):
     """Fix what the pair sums allow, then min-cut the rest; writes the labels of `flat` into `mask`.
 
     `flat` (m,) int64: sorted flat indices of the voxels in doubt. Arrays are
-    (m,) per stencil direction, plus one int32 map of the region (candidate
-    positions) for the neighbour look-ups.
+    (m, 2 * len(offsets)) for the neighbours and pair weights, (m,) per voxel,
+    plus an int32 look-up map and a float32 copy of the region, both padded
+    by one voxel so that no neighbour needs a bounds test.
     """
     shape = image.shape
     m = flat.size
-    coords = np.unravel_index(flat, shape)
-    strides = np.array([int(np.prod(shape[a + 1:])) for a in range(len(shape))], np.int64)
-    image_flat = image.reshape(-1)
-    mask_flat = mask.reshape(-1)
-    position = np.full(image.size, -1, np.int32)
-    position[flat] = np.arange(m, dtype=np.int32)
     r = np.clip(prob.reshape(-1)[flat], EPS, 1.0 - EPS).astype(np.float64)
-    logit = np.log(r) - np.log1p(-r)   # cost(background) - cost(foreground)
+    # cost(background) - cost(foreground); slot m is a sink for the neighbours that are not in doubt
+    logit = np.zeros(m + 1)
+    logit[:m] = np.log(r) - np.log1p(-r)
     del r
-    around = np.zeros(m)
-    values = image_flat[flat]
-    # Per direction (both signs of every half-stencil offset): the neighbour's
-    # position among the candidates (-1: a voxel outside the layer, whose label
-    # is known; -2: outside the image) and the pair weight lam * w.
-    neighbours, weights = [], []
-    for offset, dist in zip(offsets, dists):
-        for sign in (1, -1):
-            step = [sign * o for o in offset]
-            inside = np.ones(m, bool)
-            for axis, o in enumerate(step):
-                if o > 0:
-                    inside &= coords[axis] < shape[axis] - o
-                elif o < 0:
-                    inside &= coords[axis] >= -o
-            target = flat + int(np.dot(step, strides))
-            target[~inside] = flat[~inside]
-            index = position[target]
-            index[~inside] = -2
-            diff = values - image_flat[target]
-            w = (lam / dist) * np.exp(diff * diff * np.float32(-0.5 / (sigma * sigma))).astype(np.float64)
-            w[~inside] = 0.0
-            # A neighbour outside the layer has its label already: its pair term is a unary term.
-            outside = np.flatnonzero(index == -1)
-            logit[outside] += np.where(mask_flat[target[outside]] == 1, w[outside], -w[outside])
-            w[outside] = 0.0
-            around += w
-            neighbours.append(index)
-            weights.append(w)
-    del position, coords
-    free = np.ones(m, bool)
+    padded = tuple(n + 2 for n in shape)
+    inner = tuple(slice(1, -1) for _ in shape)
+    # What a neighbour is: its position among the voxels in doubt (>= 0), a voxel whose label is known
+    # (_FIXED_FG / _FIXED_BG: outside the layer or a hard constraint), or the padding (_OUTSIDE).
+    code = np.full(padded, _OUTSIDE, np.int32)
+    code[inner] = mask
+    code[inner] *= _FIXED_FG - _FIXED_BG
+    code[inner] += _FIXED_BG
+    code = code.reshape(-1)
+    flat_padded = np.ravel_multi_index(tuple(c + 1 for c in np.unravel_index(flat, shape)), padded)
+    code[flat_padded] = np.arange(m, dtype=np.int32)
+    # The padding's intensity is +inf: its pair weight exp(-inf) is 0.
+    intensity = np.full(padded, np.inf, np.float32)
+    intensity[inner] = image
+    intensity = intensity.reshape(-1)
+    values = intensity[flat_padded]
+    strides = [int(np.prod(padded[a + 1:])) for a in range(len(shape))]
+    steps = [(int(np.dot(o, strides)), d) for o, d in zip(offsets, dists)]
+    steps += [(-delta, d) for delta, d in steps]
+    # Per voxel in doubt and direction: the neighbour in doubt (m: none) and lam * w (0: none).
+    neighbours = np.full((m + 1, len(steps)), m, np.int32)
+    weights = np.zeros((m + 1, len(steps)), np.float32)
+    around = np.zeros(m + 1)
+    exponent = np.float32(-0.5 / (sigma * sigma))
+    for k, (delta, dist) in enumerate(steps):
+        target = flat_padded + delta
+        index = code[target]
+        diff = values - intensity[target]
+        w = np.exp(diff * diff * exponent)
+        w *= np.float32(lam / dist)
+        # A neighbour with a known label: its pair term is a unary term.
+        logit[:m] += w * _FOLD_SIGN[np.minimum(index, 0) - _FIXED_FG]
+        known = index < 0
+        w[known] = 0.0
+        index[known] = m
+        around[:m] += w
+        neighbours[:m, k] = index
+        weights[:m, k] = w
+    del code, intensity, values, target, index, diff, w, known, flat_padded
+
+    free = np.ones(m + 1, bool)
+    free[m] = False
     label = logit > 0
-    settled = np.flatnonzero(np.abs(logit) >= around)
+    settled = np.flatnonzero(np.abs(logit[:m]) >= around[:m])
     while settled.size:
         label[settled] = logit[settled] > 0
         free[settled] = False
-        sign = np.where(label[settled], 1.0, -1.0)
-        touched = []
-        for index, w in zip(neighbours, weights):
-            j = index[settled]
-            ok = j >= 0
-            j, wj = j[ok], w[settled[ok]]
-            # The pair with the settled voxel becomes part of j's unary term
-            # (weights are symmetric); each pair is folded once, when its first voxel settles.
-            # Along one direction distinct voxels have distinct neighbours: no repeated j here.
-            logit[j] += sign[ok] * wj
-            around[j] -= wj
-            touched.append(j)
-        touched = np.concatenate(touched)
-        if touched.size > m // 32:  # many: a pass over the layer is cheaper than sorting them
-            seen = np.zeros(m, bool)
-            seen[touched] = True
-            touched = np.flatnonzero(seen & free)
+        near = neighbours[settled]
+        w = weights[settled]
+        # The pair with a settled voxel becomes part of its free neighbour's unary term (weights are
+        # symmetric); each pair is folded once, when its first voxel settles.
+        open_ = free[near]
+        near, w = near[open_], w[open_].astype(np.float64)   # ufunc.at is fast only on one dtype
+        signed = np.where(np.broadcast_to(label[settled][:, None], open_.shape)[open_], w, -w)
+        if near.size > m // 8:   # many: one pass over the layer beats scattered updates
+            logit += np.bincount(near, signed, minlength=m + 1)
+            around -= np.bincount(near, w, minlength=m + 1)
         else:
-            touched = touched[free[touched]]
-            touched.sort()
-            touched = touched[np.concatenate(([True], touched[1:] != touched[:-1]))] if touched.size else touched
-        settled = touched[np.abs(logit[touched]) >= around[touched]]
+            np.add.at(logit, near, signed)
+            np.subtract.at(around, near, w)
+        near = near[np.abs(logit[near]) >= around[near]]
+        if near.size > m // 32:
+            seen = np.zeros(m + 1, bool)
+            seen[near] = True
+            settled = np.flatnonzero(seen)
+        else:
+            settled = np.unique(near)
     # After the loop a free voxel's pair terms with settled voxels are in its
     # unary term; the pairs between free voxels make the max-flow graph.
     keep = np.flatnonzero(free)
     stats["free"] = int(keep.size)
     if keep.size:
-        renumber = np.full(m, -1, np.int64)
+        renumber = np.full(m + 1, -1, np.int64)
         renumber[keep] = np.arange(keep.size)
-        src, dst, cap = [], [], []
-        for index, w in zip(neighbours, weights):
-            j = index[keep]
-            ok = j >= 0
-            ok[ok] = free[j[ok]]
-            src.append(renumber[keep[ok]])
-            dst.append(renumber[j[ok]])
-            cap.append(w[keep[ok]])
-        label[keep] = _min_cut_edges(logit[keep], np.concatenate(src), np.concatenate(dst), np.concatenate(cap))
-    mask_flat[flat] = label
+        near = neighbours[keep]
+        open_ = free[near]
+        src = np.broadcast_to(np.arange(keep.size)[:, None], near.shape)[open_]
+        label[keep] = _min_cut_components(logit[keep], src, renumber[near[open_]],
+                                          weights[keep][open_].astype(np.float64))
+    mask.reshape(-1)[flat] = label[:m]
+
+
+def _min_cut_components(logit, src, dst, cap):
+    """:func:`_min_cut_edges` solved per connected component of the graph; same arguments and result.
+
+    Components are independent problems. One whose voxels all prefer the
+    same label takes it (every unary term at its minimum, no pair cut): no
+    max-flow. Large components are cut one by one, so that Dinic's phases
+    (a breadth-first search over the whole graph each) do not revisit the
+    components that are already done; the small ones share one graph.
+    """
+    n = logit.size
+    graph = csr_matrix((np.ones(src.size, np.int8), (src, dst)), shape=(n, n))
+    count, component = connected_components(graph, directed=False)
+    del graph
+    positive = np.bincount(component, logit > 0, minlength=count)
+    negative = np.bincount(component, logit < 0, minlength=count)
+    label = positive[component] > 0   # the agreeing components' label; the others' are set below
+    size = np.bincount(component, minlength=count)
+    cut = (positive > 0) & (negative > 0)
+    # group 0: the small components together; 1, 2, ...: each large one; -1: no max-flow
+    group = np.where(cut, 0, -1)
+    large = np.flatnonzero(cut & (size >= _OWN_MAXFLOW_VOXELS))
+    group[large] = np.arange(1, large.size + 1)
+    group = group[component]
+    order = np.argsort(group, kind="stable")
+    node_bounds = np.searchsorted(group[order], np.arange(large.size + 2))
+    rank = np.empty(n, np.int64)
+    rank[order] = np.arange(n)
+    edge_group = group[src]
+    edge_order = np.argsort(edge_group, kind="stable")
+    edge_bounds = np.searchsorted(edge_group[edge_order], np.arange(large.size + 2))
+    for g in range(large.size + 1):   # bounds of value g: [bounds[g], bounds[g + 1]) (no value above large.size)
+        nodes = order[node_bounds[g]:node_bounds[g + 1]]
+        if nodes.size:
+            edges = edge_order[edge_bounds[g]:edge_bounds[g + 1]]
+            first = node_bounds[g]
+            label[nodes] = _min_cut_edges(logit[nodes], rank[src[edges]] - first, rank[dst[edges]] - first,
+                                          cap[edges])
+    return label
 
 
 def _min_cut_edges(logit, src, dst, cap):

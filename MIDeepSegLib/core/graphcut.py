@@ -406,35 +406,38 @@ def _solve_layer(image, prob, mask, flat, offsets, dists, lam, sigma, stats):
         weights[:m, k] = w
     del code, intensity, values, target, index, diff, w, known, flat_padded
 
+    # Settling, in terms of the two slacks to_fg = around - logit and to_bg = around + logit: a free
+    # voxel takes foreground once to_fg <= 0 (logit >= around), background once to_bg <= 0. A pair with
+    # a settled foreground voxel moves w from around into logit (lowers to_fg by 2 w, keeps to_bg);
+    # with a background one, it lowers to_bg by 2 w. So each pair updates one array, once, when its
+    # first voxel settles. (Updates reaching a voxel that is settled already, or the slot m, change
+    # values that are no longer read.)
+    to_fg, to_bg = around - logit, around + logit
+    del logit, around
+    weights *= 2.0
     free = np.ones(m + 1, bool)
     free[m] = False
-    label = logit > 0
-    settled = np.flatnonzero(np.abs(logit[:m]) >= around[:m])
+    label = np.zeros(m + 1, bool)
+    settled = np.flatnonzero((to_fg <= 0) | (to_bg <= 0))
     while settled.size:
-        label[settled] = logit[settled] > 0
+        fg = to_fg[settled] <= 0
+        label[settled] = fg
         free[settled] = False
-        near = neighbours[settled]
-        w = weights[settled]
-        # The pair with a settled voxel becomes part of its free neighbour's unary term (weights are
-        # symmetric); each pair is folded once, when its first voxel settles.
-        open_ = free[near]
-        near, w = near[open_], w[open_].astype(np.float64)   # ufunc.at is fast only on one dtype
-        signed = np.where(np.broadcast_to(label[settled][:, None], open_.shape)[open_], w, -w)
-        if near.size > m // 8:   # many: one pass over the layer beats scattered updates
-            logit += np.bincount(near, signed, minlength=m + 1)
-            around -= np.bincount(near, w, minlength=m + 1)
+        near = np.take(neighbours, settled, axis=0)
+        w = np.take(weights, settled, axis=0).astype(np.float64)   # one dtype: ufunc.at is slow on mixed
+        if near.size > m // 8:   # many: passes over the layer beat scattered updates
+            to_fg -= np.bincount(near[fg].ravel(), w[fg].ravel(), minlength=m + 1)
+            to_bg -= np.bincount(near[~fg].ravel(), w[~fg].ravel(), minlength=m + 1)
+            # only the voxels whose slacks changed can settle now: a test of all is the same
+            settled = np.flatnonzero(free & ((to_fg <= 0) | (to_bg <= 0)))
         else:
-            np.add.at(logit, near, signed)
-            np.subtract.at(around, near, w)
-        near = near[np.abs(logit[near]) >= around[near]]
-        if near.size > m // 32:
-            seen = np.zeros(m + 1, bool)
-            seen[near] = True
-            settled = np.flatnonzero(seen)
-        else:
-            settled = np.unique(near)
+            np.subtract.at(to_fg, near[fg].ravel(), w[fg].ravel())
+            np.subtract.at(to_bg, near[~fg].ravel(), w[~fg].ravel())
+            near = near.ravel()
+            near = near[free[near]]
+            settled = np.unique(near[(to_fg[near] <= 0) | (to_bg[near] <= 0)])
     # After the loop a free voxel's pair terms with settled voxels are in its
-    # unary term; the pairs between free voxels make the max-flow graph.
+    # unary term, logit = (to_bg - to_fg) / 2; the pairs between free voxels make the max-flow graph.
     keep = np.flatnonzero(free)
     stats["free"] = int(keep.size)
     if keep.size:
@@ -443,8 +446,8 @@ def _solve_layer(image, prob, mask, flat, offsets, dists, lam, sigma, stats):
         near = neighbours[keep]
         open_ = free[near]
         src = np.broadcast_to(np.arange(keep.size)[:, None], near.shape)[open_]
-        label[keep] = _min_cut_components(logit[keep], src, renumber[near[open_]],
-                                          weights[keep][open_].astype(np.float64))
+        label[keep] = _min_cut_components((to_bg[keep] - to_fg[keep]) * 0.5, src, renumber[near[open_]],
+                                          weights[keep][open_].astype(np.float64) * 0.5)
     mask.reshape(-1)[flat] = label[:m]
 
 

@@ -384,7 +384,8 @@ def _solve_layer(image, prob, mask, flat, offsets, dists, lam, sigma, stats):
     values = intensity[flat_padded]
     strides = [int(np.prod(padded[a + 1:])) for a in range(len(shape))]
     steps = [(int(np.dot(o, strides)), d) for o, d in zip(offsets, dists)]
-    steps += [(-delta, d) for delta, d in steps]
+    # ascending index offsets: a voxel's neighbours in doubt are then in ascending order (CSR-ready)
+    steps = sorted(steps + [(-delta, d) for delta, d in steps])
     # Per voxel in doubt and direction: the neighbour in doubt (m: none) and lam * w (0: none).
     neighbours = np.full((m + 1, len(steps)), m, np.int32)
     weights = np.zeros((m + 1, len(steps)), np.float32)
@@ -443,25 +444,36 @@ def _solve_layer(image, prob, mask, flat, offsets, dists, lam, sigma, stats):
     if keep.size:
         renumber = np.full(m + 1, -1, np.int64)
         renumber[keep] = np.arange(keep.size)
-        near = neighbours[keep]
-        open_ = free[near]
-        src = np.broadcast_to(np.arange(keep.size)[:, None], near.shape)[open_]
-        label[keep] = _min_cut_components((to_bg[keep] - to_fg[keep]) * 0.5, src, renumber[near[open_]],
-                                          weights[keep][open_].astype(np.float64) * 0.5)
+        near = renumber[neighbours[keep]]   # -1: none, or settled
+        cap = weights[keep].astype(np.float64) * 0.5
+        cap[near < 0] = 0.0
+        label[keep] = _min_cut_components((to_bg[keep] - to_fg[keep]) * 0.5, near, cap)
     mask.reshape(-1)[flat] = label[:m]
 
 
-def _min_cut_components(logit, src, dst, cap):
-    """:func:`_min_cut_edges` solved per connected component of the graph; same arguments and result.
+def _min_cut_components(logit, neighbours, cap):
+    """Exact min cut of a graph given by rows, solved per connected component; bool foreground labels.
 
     Components are independent problems. One whose voxels all prefer the
     same label takes it (every unary term at its minimum, no pair cut): no
     max-flow. Large components are cut one by one, so that Dinic's phases
     (a breadth-first search over the whole graph each) do not revisit the
     components that are already done; the small ones share one graph.
+
+    Parameters
+    ----------
+    logit : float (n,)
+        Unary cost(background) - cost(foreground) per node.
+    neighbours : int (n, k)
+        Each node's neighbours (every undirected pair given from both ends), ascending along a row;
+        -1: none.
+    cap : float (n, k)
+        The pair capacities (0 where there is no neighbour).
     """
     n = logit.size
-    graph = csr_matrix((np.ones(src.size, np.int8), (src, dst)), shape=(n, n))
+    present = neighbours >= 0
+    graph = csr_matrix((np.ones(int(present.sum()), np.int8), neighbours[present],
+                        np.concatenate([[0], np.cumsum(present.sum(axis=1))])), shape=(n, n))
     count, component = connected_components(graph, directed=False)
     del graph
     positive = np.bincount(component, logit > 0, minlength=count)
@@ -474,48 +486,44 @@ def _min_cut_components(logit, src, dst, cap):
     large = np.flatnonzero(cut & (size >= _OWN_MAXFLOW_VOXELS))
     group[large] = np.arange(1, large.size + 1)
     group = group[component]
+    # Stable order: within a group the nodes keep their order, so renumbered rows stay ascending.
     order = np.argsort(group, kind="stable")
-    node_bounds = np.searchsorted(group[order], np.arange(large.size + 2))
-    rank = np.empty(n, np.int64)
+    bounds = np.searchsorted(group[order], np.arange(large.size + 2))
+    rank = np.empty(n + 1, np.int64)
     rank[order] = np.arange(n)
-    edge_group = group[src]
-    edge_order = np.argsort(edge_group, kind="stable")
-    edge_bounds = np.searchsorted(edge_group[edge_order], np.arange(large.size + 2))
-    for g in range(large.size + 1):   # bounds of value g: [bounds[g], bounds[g + 1]) (no value above large.size)
-        nodes = order[node_bounds[g]:node_bounds[g + 1]]
-        if nodes.size:
-            edges = edge_order[edge_bounds[g]:edge_bounds[g + 1]]
-            first = node_bounds[g]
-            label[nodes] = _min_cut_edges(logit[nodes], rank[src[edges]] - first, rank[dst[edges]] - first,
-                                          cap[edges])
+    for g in range(large.size + 1):   # group g: order[bounds[g]:bounds[g + 1]] (no group above large.size)
+        first, last = bounds[g], bounds[g + 1]
+        if last > first:
+            nodes = order[first:last]
+            near = neighbours[nodes]
+            near = np.where(near >= 0, rank[near] - first, -1)
+            label[nodes] = _min_cut_rows(logit[nodes], near, cap[nodes])
     return label
 
 
-def _min_cut_edges(logit, src, dst, cap):
-    """Exact min cut of an explicit graph; returns the bool source-side (foreground) labels.
-
-    Parameters
-    ----------
-    logit : float (n,)
-        Unary cost(background) - cost(foreground) per node.
-    src, dst, cap : (e,) arrays
-        Directed pair edges (every undirected pair given in both directions) and their capacities.
-    """
+def _min_cut_rows(logit, neighbours, cap):
+    """Exact min cut of one graph given by rows (as :func:`_min_cut_components`); bool foreground labels."""
     n = logit.size
     source, sink = n, n + 1
     to_source = np.maximum(logit, 0.0)
     to_sink = np.maximum(-logit, 0.0)
     scale = min(_MAX_SCALE, _CAPACITY_BUDGET / max(to_source.sum() + cap.sum(), 1e-12))
-    nodes = np.arange(n)
     s_cap = np.rint(to_source * scale).astype(np.int32)
     t_cap = np.rint(to_sink * scale).astype(np.int32)
-    p_cap = np.rint(cap * scale).astype(np.int32)
-    rows = np.concatenate([src, np.full(n, source), nodes])
-    cols = np.concatenate([dst, nodes, np.full(n, sink)])
-    data = np.concatenate([p_cap, s_cap, t_cap])
-    keep = data > 0
-    graph = csr_matrix((data[keep], (rows[keep].astype(np.int32), cols[keep].astype(np.int32))),
-                       shape=(n + 2, n + 2))
+    # CSR rows built directly (no sorting): a node's pair edges in ascending order, then its sink
+    # edge; the source's row; the sink's (empty). scipy adds the reverse edges it needs.
+    data = np.empty((n, cap.shape[1] + 1), np.int32)
+    np.rint(cap * scale, out=data[:, :-1], casting="unsafe")
+    data[:, -1] = t_cap
+    columns = np.empty(data.shape, np.int32)
+    columns[:, :-1] = neighbours
+    columns[:, -1] = sink
+    present = data > 0
+    s_nodes = np.flatnonzero(s_cap > 0).astype(np.int32)
+    counts = np.concatenate([present.sum(axis=1), [s_nodes.size, 0]])
+    graph = csr_matrix((np.concatenate([data[present], s_cap[s_nodes]]),
+                        np.concatenate([columns[present], s_nodes]),
+                        np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)), shape=(n + 2, n + 2))
     flow = maximum_flow(graph, source, sink, method="dinic").flow
     residual = (graph - flow).tocsr()
     residual.data = (residual.data > 0).astype(np.int8)

@@ -41,9 +41,9 @@ _MAX_SCALE = 1e4
 
 _BACKENDS = ("scipy", "simplecrf")
 
-# reduced_graph_cut's look-up codes for a neighbour that is not in doubt (>= 0: its position among those
-# in doubt), and the sign its pair term takes in the voxel's logit, indexed by min(code, 0) - _FIXED_FG.
-_FIXED_FG, _OUTSIDE, _FIXED_BG = -3, -2, -1
+# reduced_graph_cut's look-up codes for a neighbour that is not in doubt (a voxel in doubt is
+# _SLOTS + its position), and the sign its pair term takes in the voxel's logit, by min(code, _SLOTS).
+_FIXED_FG, _OUTSIDE, _FIXED_BG, _SLOTS = 0, 1, 2, 3
 _FOLD_SIGN = np.array([1.0, 0.0, -1.0, 0.0], np.float32)
 
 # Components of the max-flow graph with at least this many voxels get their own max-flow (Dinic's
@@ -355,28 +355,24 @@ def _solve_layer(image, prob, mask, flat, offsets, dists, lam, sigma, stats):
     """Fix what the pair sums allow, then min-cut the rest; writes the labels of `flat` into `mask`.
 
     `flat` (m,) int64: sorted flat indices of the voxels in doubt. Arrays are
-    (m, 2 * len(offsets)) for the neighbours and pair weights, (m,) per voxel,
-    plus an int32 look-up map and a float32 copy of the region, both padded
-    by one voxel so that no neighbour needs a bounds test.
+    (2 * len(offsets), m + 3) for the neighbours and pair weights (one row per
+    direction), (m + 3,) per voxel, plus an int32 look-up map and a float32
+    copy of the region, both padded by one voxel so that no neighbour needs
+    a bounds test. Slots 0-2 of the per-voxel arrays stand for the
+    neighbours that are not in doubt (_FIXED_FG, _OUTSIDE, _FIXED_BG);
+    voxel i of `flat` is slot i + 3.
     """
     shape = image.shape
     m = flat.size
-    r = np.clip(prob.reshape(-1)[flat], EPS, 1.0 - EPS).astype(np.float64)
-    # cost(background) - cost(foreground); slot m is a sink for the neighbours that are not in doubt
-    logit = np.zeros(m + 1)
-    logit[:m] = np.log(r) - np.log1p(-r)
-    del r
     padded = tuple(n + 2 for n in shape)
     inner = tuple(slice(1, -1) for _ in shape)
-    # What a neighbour is: its position among the voxels in doubt (>= 0), a voxel whose label is known
-    # (_FIXED_FG / _FIXED_BG: outside the layer or a hard constraint), or the padding (_OUTSIDE).
     code = np.full(padded, _OUTSIDE, np.int32)
-    code[inner] = mask
+    code[inner] = mask   # 1: foreground, 0: background -> _FIXED_FG (0), _FIXED_BG (2)
     code[inner] *= _FIXED_FG - _FIXED_BG
     code[inner] += _FIXED_BG
     code = code.reshape(-1)
     flat_padded = np.ravel_multi_index(tuple(c + 1 for c in np.unravel_index(flat, shape)), padded)
-    code[flat_padded] = np.arange(m, dtype=np.int32)
+    code[flat_padded] = np.arange(_SLOTS, m + _SLOTS, dtype=np.int32)
     # The padding's intensity is +inf: its pair weight exp(-inf) is 0.
     intensity = np.full(padded, np.inf, np.float32)
     intensity[inner] = image
@@ -386,54 +382,64 @@ def _solve_layer(image, prob, mask, flat, offsets, dists, lam, sigma, stats):
     steps = [(int(np.dot(o, strides)), d) for o, d in zip(offsets, dists)]
     # ascending index offsets: a voxel's neighbours in doubt are then in ascending order (CSR-ready)
     steps = sorted(steps + [(-delta, d) for delta, d in steps])
-    # Per voxel in doubt and direction: the neighbour in doubt (m: none) and lam * w (0: none).
-    neighbours = np.full((m + 1, len(steps)), m, np.int32)
-    weights = np.zeros((m + 1, len(steps)), np.float32)
-    around = np.zeros(m + 1)
+    # Per direction and voxel in doubt: the neighbour's slot and lam * w (0 where it is not in doubt).
+    neighbours = np.full((len(steps), m + _SLOTS), _OUTSIDE, np.int32)
+    weights = np.zeros((len(steps), m + _SLOTS), np.float32)
+    fold = np.zeros(m, np.float32)     # pair terms with known neighbours, as unary terms (see below)
+    around = np.zeros(m, np.float32)   # sum of lam * w over the neighbours in doubt
     exponent = np.float32(-0.5 / (sigma * sigma))
     for k, (delta, dist) in enumerate(steps):
         target = flat_padded + delta
-        index = code[target]
-        diff = values - intensity[target]
-        w = np.exp(diff * diff * exponent)
+        index = neighbours[k, _SLOTS:]
+        np.take(code, target, out=index)
+        w = values - intensity[target]
+        w *= w
+        w *= exponent
+        np.exp(w, out=w)
         w *= np.float32(lam / dist)
-        # A neighbour with a known label: its pair term is a unary term.
-        logit[:m] += w * _FOLD_SIGN[np.minimum(index, 0) - _FIXED_FG]
-        known = index < 0
-        w[known] = 0.0
-        index[known] = m
-        around[:m] += w
-        neighbours[:m, k] = index
-        weights[:m, k] = w
-    del code, intensity, values, target, index, diff, w, known, flat_padded
+        # A neighbour with a known label: its pair term is a unary term (logit + w if it is foreground).
+        fold += w * _FOLD_SIGN[np.minimum(index, _SLOTS)]
+        w *= index >= _SLOTS
+        around += w
+        weights[k, _SLOTS:] = w
+    del code, intensity, values, target, index, w, flat_padded
+    r = np.clip(prob.reshape(-1)[flat], EPS, 1.0 - EPS).astype(np.float64)
+    logit = np.log(r) - np.log1p(-r)   # cost(background) - cost(foreground)
+    logit += fold
+    del r, fold
 
     # Settling, in terms of the two slacks to_fg = around - logit and to_bg = around + logit: a free
     # voxel takes foreground once to_fg <= 0 (logit >= around), background once to_bg <= 0. A pair with
     # a settled foreground voxel moves w from around into logit (lowers to_fg by 2 w, keeps to_bg);
     # with a background one, it lowers to_bg by 2 w. So each pair updates one array, once, when its
-    # first voxel settles. (Updates reaching a voxel that is settled already, or the slot m, change
+    # first voxel settles. (Updates reaching a voxel that is settled already, or slots 0-2, change
     # values that are no longer read.)
-    to_fg, to_bg = around - logit, around + logit
+    to_fg = np.zeros(m + _SLOTS)
+    to_bg = np.zeros(m + _SLOTS)
+    np.subtract(around, logit, out=to_fg[_SLOTS:])
+    np.add(around, logit, out=to_bg[_SLOTS:])
     del logit, around
     weights *= 2.0
-    free = np.ones(m + 1, bool)
-    free[m] = False
-    label = np.zeros(m + 1, bool)
-    settled = np.flatnonzero((to_fg <= 0) | (to_bg <= 0))
+    free = np.ones(m + _SLOTS, bool)
+    free[:_SLOTS] = False
+    label = np.zeros(m + _SLOTS, bool)
+    settled = np.flatnonzero(free & ((to_fg <= 0) | (to_bg <= 0)))
     while settled.size:
         fg = to_fg[settled] <= 0
         label[settled] = fg
         free[settled] = False
-        near = np.take(neighbours, settled, axis=0)
-        w = np.take(weights, settled, axis=0).astype(np.float64)   # one dtype: ufunc.at is slow on mixed
+        near = np.take(neighbours, settled, axis=1)
+        w = np.take(weights, settled, axis=1).astype(np.float64)   # one dtype: ufunc.at is slow on mixed
+        near_fg, w_fg = near[:, fg].ravel(), w[:, fg].ravel()
+        near_bg, w_bg = near[:, ~fg].ravel(), w[:, ~fg].ravel()
         if near.size > m // 8:   # many: passes over the layer beat scattered updates
-            to_fg -= np.bincount(near[fg].ravel(), w[fg].ravel(), minlength=m + 1)
-            to_bg -= np.bincount(near[~fg].ravel(), w[~fg].ravel(), minlength=m + 1)
+            to_fg -= np.bincount(near_fg, w_fg, minlength=m + _SLOTS)
+            to_bg -= np.bincount(near_bg, w_bg, minlength=m + _SLOTS)
             # only the voxels whose slacks changed can settle now: a test of all is the same
             settled = np.flatnonzero(free & ((to_fg <= 0) | (to_bg <= 0)))
         else:
-            np.subtract.at(to_fg, near[fg].ravel(), w[fg].ravel())
-            np.subtract.at(to_bg, near[~fg].ravel(), w[~fg].ravel())
+            np.subtract.at(to_fg, near_fg, w_fg)
+            np.subtract.at(to_bg, near_bg, w_bg)
             near = near.ravel()
             near = near[free[near]]
             settled = np.unique(near[(to_fg[near] <= 0) | (to_bg[near] <= 0)])
@@ -442,13 +448,13 @@ def _solve_layer(image, prob, mask, flat, offsets, dists, lam, sigma, stats):
     keep = np.flatnonzero(free)
     stats["free"] = int(keep.size)
     if keep.size:
-        renumber = np.full(m + 1, -1, np.int64)
+        renumber = np.full(m + _SLOTS, -1, np.int64)
         renumber[keep] = np.arange(keep.size)
-        near = renumber[neighbours[keep]]   # -1: none, or settled
-        cap = weights[keep].astype(np.float64) * 0.5
+        near = renumber[neighbours[:, keep].T]   # -1: none, or settled
+        cap = weights[:, keep].T * 0.5
         cap[near < 0] = 0.0
-        label[keep] = _min_cut_components((to_bg[keep] - to_fg[keep]) * 0.5, near, cap)
-    mask.reshape(-1)[flat] = label[:m]
+        label[keep] = _min_cut_components((to_bg[keep] - to_fg[keep]) * 0.5, near, cap.astype(np.float64))
+    mask.reshape(-1)[flat] = label[_SLOTS:]
 
 
 def _min_cut_components(logit, neighbours, cap):

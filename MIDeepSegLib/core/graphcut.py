@@ -343,35 +343,38 @@ def reduced_graph_cut(image, probability, spacing=None, foreground=None, backgro
     if bg is not None:
         mask[bg] = 0
         doubt &= ~bg
-    flat = np.flatnonzero(doubt).astype(np.int64)
-    del doubt
-    stats = {"candidates": int(flat.size), "free": 0}
-    if flat.size:
-        _solve_layer(image, prob, mask, flat, offsets, dists, lam, sigma, stats)
+    stats = {"candidates": int(np.count_nonzero(doubt)), "free": 0}
+    if stats["candidates"]:
+        _solve_layer(image, prob, mask, doubt, offsets, dists, lam, sigma, stats)
     return (mask, stats) if return_stats else mask
 
 
-def _solve_layer(image, prob, mask, flat, offsets, dists, lam, sigma, stats):
-    """Fix what the pair sums allow, then min-cut the rest; writes the labels of `flat` into `mask`.
+def _solve_layer(image, prob, mask, doubt, offsets, dists, lam, sigma, stats):
+    """Fix what the pair sums allow, then min-cut the rest; writes the labels of the voxels in doubt into `mask`.
 
-    `flat` (m,) int64: sorted flat indices of the voxels in doubt. Arrays are
+    `doubt`: bool, image shape: the voxels in doubt (m of them). Arrays are
     (2 * len(offsets), m + 3) for the neighbours and pair weights (one row per
     direction), (m + 3,) per voxel, plus an int32 look-up map and a float32
     copy of the region, both padded by one voxel so that no neighbour needs
     a bounds test. Slots 0-2 of the per-voxel arrays stand for the
     neighbours that are not in doubt (_FIXED_FG, _OUTSIDE, _FIXED_BG);
-    voxel i of `flat` is slot i + 3.
+    voxel i in doubt (in array order) is slot i + 3.
     """
     shape = image.shape
-    m = flat.size
     padded = tuple(n + 2 for n in shape)
     inner = tuple(slice(1, -1) for _ in shape)
+    flat = np.flatnonzero(doubt)
+    m = flat.size
+    # the same voxels' indices in the padded region (same order; cheaper than unravel + ravel)
+    doubt_padded = np.zeros(padded, bool)
+    doubt_padded[inner] = doubt
+    flat_padded = np.flatnonzero(doubt_padded)
+    del doubt_padded
     code = np.full(padded, _OUTSIDE, np.int32)
     code[inner] = mask   # 1: foreground, 0: background -> _FIXED_FG (0), _FIXED_BG (2)
     code[inner] *= _FIXED_FG - _FIXED_BG
     code[inner] += _FIXED_BG
     code = code.reshape(-1)
-    flat_padded = np.ravel_multi_index(tuple(c + 1 for c in np.unravel_index(flat, shape)), padded)
     code[flat_padded] = np.arange(_SLOTS, m + _SLOTS, dtype=np.int32)
     # The padding's intensity is +inf: its pair weight exp(-inf) is 0.
     intensity = np.full(padded, np.inf, np.float32)

@@ -427,25 +427,29 @@ def _solve_layer(image, prob, mask, doubt, offsets, dists, lam, sigma, stats):
     free[:_SLOTS] = False
     label = np.zeros(m + _SLOTS, bool)
     settled = np.flatnonzero(free & ((to_fg <= 0) | (to_bg <= 0)))
+    stamp = np.zeros(m + _SLOTS, np.int64)   # scratch for removing repeated voxels without sorting
     while settled.size:
         fg = to_fg[settled] <= 0
         label[settled] = fg
         free[settled] = False
-        near = np.take(neighbours, settled, axis=1)
-        w = np.take(weights, settled, axis=1).astype(np.float64)   # one dtype: ufunc.at is slow on mixed
-        near_fg, w_fg = near[:, fg].ravel(), w[:, fg].ravel()
-        near_bg, w_bg = near[:, ~fg].ravel(), w[:, ~fg].ravel()
-        if near.size > m // 8:   # many: passes over the layer beat scattered updates
+        # (the neighbours' slots and weights of the settled foreground voxels, then background ones)
+        near_fg, near_bg = (np.take(neighbours, settled[which], axis=1).ravel() for which in (fg, ~fg))
+        w_fg, w_bg = (np.take(weights, settled[which], axis=1).astype(np.float64).ravel() for which in (fg, ~fg))
+        if near_fg.size + near_bg.size > m // 8:   # many: passes over the layer beat scattered updates
             to_fg -= np.bincount(near_fg, w_fg, minlength=m + _SLOTS)
             to_bg -= np.bincount(near_bg, w_bg, minlength=m + _SLOTS)
             # only the voxels whose slacks changed can settle now: a test of all is the same
             settled = np.flatnonzero(free & ((to_fg <= 0) | (to_bg <= 0)))
         else:
-            np.subtract.at(to_fg, near_fg, w_fg)
+            np.subtract.at(to_fg, near_fg, w_fg)   # (one dtype: ufunc.at is slow on mixed ones)
             np.subtract.at(to_bg, near_bg, w_bg)
-            near = near.ravel()
+            near = np.concatenate([near_fg, near_bg])
             near = near[free[near]]
-            settled = np.unique(near[(to_fg[near] <= 0) | (to_bg[near] <= 0)])
+            near = near[(to_fg[near] <= 0) | (to_bg[near] <= 0)]
+            # each voxel once: where it appears several times, the last write to stamp wins
+            order = np.arange(near.size)
+            stamp[near] = order
+            settled = near[stamp[near] == order]
     # After the loop a free voxel's pair terms with settled voxels are in its
     # unary term, logit = (to_bg - to_fg) / 2; the pairs between free voxels make the max-flow graph.
     keep = np.flatnonzero(free)

@@ -18,6 +18,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
 
 from MIDeepSegLib.core import graphcut
 from MIDeepSegLib.core.graphcut import energy, graph_cut
@@ -413,6 +415,33 @@ def test_reduced_cut_matches_full_region_cut_on_organ_like_problem(seed):
     assert 2 * both.sum() / (full.sum() + reduced.sum()) >= 0.995
     assert reduced[fg].all() and not reduced[bg].any()
     assert stats["free"] < 0.2 * image.size and stats["candidates"] < image.size
+
+
+@pytest.mark.parametrize("own_maxflow_voxels", [1, 10 ** 9])
+def test_reduced_cut_per_component_max_flow(monkeypatch, own_maxflow_voxels):
+    """The max-flow graph left after settling has several connected components: each cut on its own
+    graph (threshold 1) or all on one (threshold above the region), the result has the full-region
+    cut's energy. The threshold is the module's setting, the code path the real one."""
+    image, prob, fg, bg = _organ_like_problem((48, 64, 64), 1)
+    spacing, lam, sigma = (1.5, 0.8, 0.8), 0.5, 0.2
+    counts = []
+    components = graphcut._min_cut_components
+
+    def counting(logit, neighbours, cap):
+        present = neighbours >= 0
+        graph = csr_matrix((np.ones(int(present.sum())), neighbours[present],
+                            np.concatenate([[0], np.cumsum(present.sum(axis=1))])), shape=(logit.size,) * 2)
+        counts.append(connected_components(graph, directed=False)[0])
+        return components(logit, neighbours, cap)
+
+    monkeypatch.setattr(graphcut, "_OWN_MAXFLOW_VOXELS", own_maxflow_voxels)
+    monkeypatch.setattr(graphcut, "_min_cut_components", counting)
+    reduced = graphcut.reduced_graph_cut(image, prob, spacing, fg, bg, lam, sigma)
+    full = graph_cut(image, prob, spacing, fg, bg, lam, sigma)
+    assert counts and counts[0] > 1   # the case this test is about
+    e_full = energy(full, image, prob, spacing, lam, sigma)
+    assert energy(reduced, image, prob, spacing, lam, sigma) <= e_full * (1 + 1e-5)
+    assert reduced[fg].all() and not reduced[bg].any()
 
 
 def test_reduced_cut_bad_input():

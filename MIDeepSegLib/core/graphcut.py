@@ -382,30 +382,49 @@ def _solve_layer(image, prob, mask, doubt, offsets, dists, lam, sigma, stats):
     intensity = intensity.reshape(-1)
     values = intensity[flat_padded]
     strides = [int(np.prod(padded[a + 1:])) for a in range(len(shape))]
-    steps = [(int(np.dot(o, strides)), d) for o, d in zip(offsets, dists)]
-    # ascending index offsets: a voxel's neighbours in doubt are then in ascending order (CSR-ready)
-    steps = sorted(steps + [(-delta, d) for delta, d in steps])
+    forward = [(int(np.dot(o, strides)), d) for o, d in zip(offsets, dists)]
+    # One row per direction, in ascending index offset: a voxel's neighbours in doubt are then in
+    # ascending order (CSR-ready).
+    row = {delta: k for k, delta in enumerate(sorted([delta for delta, _ in forward] +
+                                                     [-delta for delta, _ in forward]))}
     # Per direction and voxel in doubt: the neighbour's slot and lam * w (0 where it is not in doubt).
-    neighbours = np.full((len(steps), m + _SLOTS), _OUTSIDE, np.int32)
-    weights = np.zeros((len(steps), m + _SLOTS), np.float32)
+    neighbours = np.full((len(row), m + _SLOTS), _OUTSIDE, np.int32)
+    weights = np.zeros((len(row), m + _SLOTS), np.float32)
     fold = np.zeros(m, np.float32)     # pair terms with known neighbours, as unary terms (see below)
     around = np.zeros(m, np.float32)   # sum of lam * w over the neighbours in doubt
     exponent = np.float32(-0.5 / (sigma * sigma))
-    for k, (delta, dist) in enumerate(steps):
-        target = flat_padded + delta
-        index = neighbours[k, _SLOTS:]
-        np.take(code, target, out=index)
-        w = values - intensity[target]
+
+    def pair_weights(at, target, dist):
+        """lam * w (Eq. 11) between the voxels in doubt `at` (positions) and the voxels `target` (padded)."""
+        w = values[at] - intensity[target] if at is not None else values - intensity[target]
         w *= w
         w *= exponent
         np.exp(w, out=w)
         w *= np.float32(lam / dist)
+        return w
+
+    for delta, dist in forward:
+        target = flat_padded + delta
+        index = neighbours[row[delta], _SLOTS:]
+        np.take(code, target, out=index)
+        w = pair_weights(None, target, dist)
         # A neighbour with a known label: its pair term is a unary term (logit + w if it is foreground).
         fold += w * _FOLD_SIGN[np.minimum(index, _SLOTS)]
         w *= index >= _SLOTS
         around += w
-        weights[k, _SLOTS:] = w
-    del code, intensity, values, target, index, w, flat_padded
+        weights[row[delta], _SLOTS:] = w
+    for delta, dist in forward:
+        # The opposite direction: a neighbour in doubt has this pair's weight in its own forward row
+        # already (slots 0-2 hold 0); only the pairs with known neighbours are computed.
+        target = flat_padded - delta
+        index = neighbours[row[-delta], _SLOTS:]
+        np.take(code, target, out=index)
+        w = weights[row[-delta], _SLOTS:]
+        np.take(weights[row[delta]], index, out=w)
+        around += w
+        known = np.flatnonzero(index < _SLOTS)
+        fold[known] += pair_weights(known, target[known], dist) * _FOLD_SIGN[index[known]]
+    del code, intensity, values, target, index, w, known, flat_padded
     r = np.clip(prob.reshape(-1)[flat], EPS, 1.0 - EPS).astype(np.float64)
     logit = np.log(r) - np.log1p(-r)   # cost(background) - cost(foreground)
     logit += fold

@@ -297,16 +297,18 @@ def reduced_graph_cut(image, probability, spacing=None, foreground=None, backgro
     term of the voxel next to it, which may fix it in turn (repeated until
     nothing changes). Only the voxels left, a thin layer where the
     probability is uncertain (typically a few per cent of the region), go
-    into the max-flow graph. The result is a minimum of the same energy as
-    :func:`graph_cut`'s; where two labellings have the same energy (ties, or
-    differences below the integer capacities' resolution) the two may pick
-    different ones.
+    into the max-flow graph, one connected component at a time (a component
+    whose voxels all prefer one label takes it without a max-flow). The
+    result is a minimum of the same energy as :func:`graph_cut`'s; where two
+    labellings have the same energy (ties, or differences below the integer
+    capacities' resolution) the two may pick different ones.
 
     Only the voxels that could be in doubt (their probability between the
     two bounds that the largest possible pair sum allows) are visited after
     one pass over the region, so the cost grows with the boundary's area,
-    not with the region's volume; every array is float32 or the size of
-    that layer.
+    not with the region's volume; the arrays are one int32 and one float32
+    copy of the region (padded by one voxel) and arrays the size of that
+    layer.
 
     Parameters
     ----------

@@ -396,20 +396,11 @@ def _solve_layer(image, prob, mask, doubt, offsets, dists, lam, sigma, stats):
     around = np.zeros(m, np.float32)   # sum of lam * w over the neighbours in doubt
     exponent = np.float32(-0.5 / (sigma * sigma))
 
-    def pair_weights(at, target, dist):
-        """lam * w (Eq. 11) between the voxels in doubt `at` (positions) and the voxels `target` (padded)."""
-        w = values[at] - intensity[target] if at is not None else values - intensity[target]
-        w *= w
-        w *= exponent
-        np.exp(w, out=w)
-        w *= np.float32(lam / dist)
-        return w
-
     for delta, dist in forward:
         target = flat_padded + delta
         index = neighbours[row[delta], _SLOTS:]
         np.take(code, target, out=index)
-        w = pair_weights(None, target, dist)
+        w = _layer_weights(values, intensity[target], exponent, lam / dist)
         # A neighbour with a known label: its pair term is a unary term (logit + w if it is foreground).
         fold += w * _FOLD_SIGN[np.minimum(index, _SLOTS)]
         w *= index >= _SLOTS
@@ -425,7 +416,8 @@ def _solve_layer(image, prob, mask, doubt, offsets, dists, lam, sigma, stats):
         np.take(weights[row[delta]], index, out=w)
         around += w
         known = np.flatnonzero(index < _SLOTS)
-        fold[known] += pair_weights(known, target[known], dist) * _FOLD_SIGN[index[known]]
+        fold[known] += _layer_weights(values[known], intensity[target[known]], exponent, lam / dist) \
+            * _FOLD_SIGN[index[known]]
     del code, intensity, values, target, index, w, known, flat_padded
     r = np.clip(prob.reshape(-1)[flat], EPS, 1.0 - EPS).astype(np.float64)
     logit = np.log(r) - np.log1p(-r)   # cost(background) - cost(foreground)
@@ -483,6 +475,17 @@ def _solve_layer(image, prob, mask, doubt, offsets, dists, lam, sigma, stats):
         cap[near < 0] = 0.0
         label[keep] = _min_cut_components((to_bg[keep] - to_fg[keep]) * 0.5, near, cap.astype(np.float64))
     mask.reshape(-1)[flat] = label[_SLOTS:]
+
+
+def _layer_weights(values, neighbour_values, exponent, factor):
+    """lam * w of Eq. 11 (float32) for voxels of intensities `values` and their neighbours' along one
+    direction; `exponent` = -1 / (2 sigma^2), `factor` = lam / dist."""
+    w = values - neighbour_values
+    w *= w
+    w *= exponent
+    np.exp(w, out=w)
+    w *= np.float32(factor)
+    return w
 
 
 def _min_cut_components(logit, neighbours, cap):

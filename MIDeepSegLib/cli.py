@@ -111,7 +111,8 @@ def _parser():
     tr.add_argument("--dim", type=int, choices=(2, 3), required=True, help="2D or 3D network")
     tr.add_argument("--data", action="append",
                     help="scene source, repeatable, NAME or NAME@WEIGHT: synthetic (default: shapes + label "
-                         "maps), shapes, labelmaps (mricron atlases, validation structures removed), inia19, "
+                         "maps), shapes, bodies (organs among neighbours, CT- or MR-like), labelmaps (mricron "
+                         "atlases, validation structures removed), inia19, "
                          "or a folder with imagesTr/ and labelsTr/")
     tr.add_argument("--shape-kinds", nargs="+", metavar="KIND=P",
                     help="random shapes' kinds and probabilities, e.g. blob=0.5 compound=0.5 (default: "

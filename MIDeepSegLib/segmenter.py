@@ -17,6 +17,7 @@ from .core.crop import box_shape, box_union, relaxed_bbox, shift_points
 from .model.preprocess import network_input, resize
 from .core.refinement import click_reach_mm, click_reaches, prepare_cache, refine_gc, refine_ifgc
 from .settings import (BACKGROUND_REACH_FRACTION, DISTANCE_SCALE, INITIAL_FUSION, LAM, POINT_REACH_FRACTION,
+                       SMOOTHING_VOX,
                        REACH_FRACTION, SIGMA)
 
 #: Fewest distinct interior margin points accepted. The crop is their relaxed
@@ -146,6 +147,10 @@ class Segmenter:
         the step every refinement repeats) instead of thresholding the
         probability at 0.5 (see :mod:`MIDeepSegLib.settings`). Only with
         ``refinement="ifgc"``.
+    smoothing : float >= 0
+        Gaussian sigma (voxels) of the smoothing the refinements' geodesic
+        distances and graph cut see (see
+        :func:`~MIDeepSegLib.core.refinement.region_intensities`); 0 = none.
     exact : bool
         False (default): refinements solve the graph cut only where the
         labelling is in doubt and reuse the distance maps of earlier clicks on
@@ -168,7 +173,7 @@ class Segmenter:
     def __init__(self, image, spacing=None, model="3d", device="auto", *, lam=LAM, sigma=SIGMA, margin_mm=None,
                  iterations="default", connectivity=None, distance_scale=DISTANCE_SCALE, reach=REACH_FRACTION,
                  background_reach=BACKGROUND_REACH_FRACTION, point_reach=POINT_REACH_FRACTION,
-                 initial_fusion=INITIAL_FUSION, exact=False, refinement="ifgc"):
+                 initial_fusion=INITIAL_FUSION, smoothing=SMOOTHING_VOX, exact=False, refinement="ifgc"):
         from ._device import resolve_device  # deferred: loads torch, on first use
 
         self.image = _check_session_image(image)
@@ -197,6 +202,9 @@ class Segmenter:
         click_reaches((1,) * self.image.ndim, None, point_reach, None)
         self.reach, self.background_reach, self.point_reach = reach, background_reach, point_reach
         self.initial_fusion = bool(initial_fusion)
+        self.smoothing = float(smoothing)
+        if not self.smoothing >= 0:
+            raise ValueError("smoothing must be a Gaussian sigma >= 0 (voxels), got {}".format(smoothing))
         self.exact = bool(exact)
         self._history = []
         # Distance maps of the clicks on the current working region (see refine_ifgc's `cache`).
@@ -281,7 +289,7 @@ class Segmenter:
             # their distance maps now (counted in "postprocess"), so that a click computes only its own.
             self._cache = {"box": box, "refine": {}, "crop": crop}
             prepare_cache(crop, local, self.spacing, iterations=self.iterations, device=self.device,
-                          cache=self._cache["refine"])
+                          smoothing=self.smoothing, cache=self._cache["refine"])
         if self.initial_fusion and self.refinement == "ifgc":
             # The network under-segments real organs (precision ~0.9, recall ~0.6 on the tuning organs):
             # the points' geodesic evidence extends the mask through the homogeneous organ around them.
@@ -381,7 +389,7 @@ class Segmenter:
         if self.refinement == "gc":  # Table 3's baseline: the clicks as hard constraints, no fusion
             refined = refine_gc(crop, cnn_probability, shift_points(np.vstack([state.points, all_fg]), box),
                                 shift_points(all_bg, box), self.spacing, lam=self.lam, sigma=self.sigma,
-                                connectivity=self.connectivity)
+                                connectivity=self.connectivity, smoothing=self.smoothing)
         else:
             refined = self._refine_crop(crop, cnn_probability, shift_points(state.points, box),
                                         shift_points(all_fg, box), shift_points(all_bg, box))
@@ -415,7 +423,7 @@ class Segmenter:
         """IF-GC on the current working region with the session's settings (crop coordinates)."""
         return refine_ifgc(crop, probability, foreground, background, self.spacing, lam=self.lam, sigma=self.sigma,
                            iterations=self.iterations, device=self.device, connectivity=self.connectivity,
-                           distance_scale=self.distance_scale, anchors=points,
+                           distance_scale=self.distance_scale, anchors=points, smoothing=self.smoothing,
                            anchor_reach_mm=click_reach_mm(crop.shape, self.spacing, self.point_reach),
                            exact=self.exact, cache=self._cache.get("refine"),
                            **click_reaches(crop.shape, self.spacing, self.reach, self.background_reach))

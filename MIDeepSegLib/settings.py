@@ -19,8 +19,12 @@ LAM = 0.5
 SIGMA = 0.2
 
 #: The fusion measures geodesic distances on the crop rescaled to
-#: [0, DISTANCE_SCALE] (see :mod:`MIDeepSegLib.core.refinement`; was 5 before issue 12).
-DISTANCE_SCALE = 3.0
+#: [0, DISTANCE_SCALE] (see :mod:`MIDeepSegLib.core.refinement`; was 5, then 3, in issue 12).
+DISTANCE_SCALE = 2.0
+
+#: Gaussian sigma (voxels, every axis) of the smoothing the refinement's geodesic distances and graph
+#: cut see (:func:`MIDeepSegLib.core.refinement.region_intensities`; 0 before issue 12's second round).
+SMOOTHING_VOX = 0.7
 
 #: A foreground click's reach as a fraction of the working region's mean extent.
 REACH_FRACTION = 0.2
@@ -50,4 +54,4 @@ def as_keywords():
     """The values above as ``Segmenter`` keywords (how validation results record them)."""
     return {"lam": LAM, "sigma": SIGMA, "distance_scale": DISTANCE_SCALE, "reach": REACH_FRACTION,
             "point_reach": POINT_REACH_FRACTION, "background_reach": BACKGROUND_REACH_FRACTION,
-            "initial_fusion": INITIAL_FUSION}
+            "initial_fusion": INITIAL_FUSION, "smoothing": SMOOTHING_VOX}

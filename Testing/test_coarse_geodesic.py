@@ -13,11 +13,10 @@ import pytest
 from scipy import ndimage
 
 from MIDeepSegLib.core import refinement
-from MIDeepSegLib.core.geodesic import CoarseGrid, _upsample, coarse_factors, geodesic_distances
-from MIDeepSegLib.core.intensity import rescale_unit
+from MIDeepSegLib.core.geodesic import CoarseGrid, _upsample, coarse_factors, geodesic_distances, step_change_ratio
 from MIDeepSegLib.core.metrics import dice
-from MIDeepSegLib.core.refinement import click_reaches, refine_ifgc
-from MIDeepSegLib.settings import LAM, SIGMA
+from MIDeepSegLib.core.refinement import click_reaches, refine_ifgc, region_intensities
+from MIDeepSegLib.settings import LAM, SIGMA, SMOOTHING_VOX
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from organ_scenes import ct_volume, lobulated_mask  # noqa: E402
@@ -61,13 +60,27 @@ def test_upsample_is_exact_on_linear_functions():
     np.testing.assert_allclose(got[:, 19, :], got[:, 18, :])  # beyond the last coarse row
 
 
-def test_coarse_distance_is_close_where_the_fusion_weighs_it(organ):
-    """Against the full-resolution geodesic (same sweeps), distances scaled as the session scales them:
-    0 at the seed, within 10 % on average where D < 1 (fusion weight alpha = e^-D > 0.37), 15 % where
-    D < 2, 25 % where D < 4, and alpha off by < 0.04 on average over the region (measured with
-    DISTANCE_SCALE 3: 6 / 12 / 15 % and 0.027 at the organ's centre; 1 / 9 / 10 % and 0.008 outside)."""
+def test_step_change_ratio_matches_the_texture():
+    rng = np.random.default_rng(0)
+    noise = rng.normal(0, 1, (30, 40, 40)).astype(np.float32)
+    assert step_change_ratio(noise, (2, 2, 2)) == pytest.approx(1.0, abs=0.03)  # independent neighbours
+    ramp = np.broadcast_to(np.arange(40, dtype=np.float32), (30, 40, 40))
+    assert step_change_ratio(ramp, (1, 1, 2)) == pytest.approx(0.5)  # smooth: two steps change twice as much
+    smoothed = ndimage.gaussian_filter(noise, 0.7)
+    assert 0.5 < step_change_ratio(smoothed, (2, 2, 2)) < 0.9
+    assert step_change_ratio(np.ones((10, 10, 10), np.float32), (2, 2, 2)) == 1.0
+    assert step_change_ratio(noise, (1, 1, 1)) == 1.0
+
+
+@pytest.mark.parametrize("smoothing", [0.0, SMOOTHING_VOX])
+def test_coarse_distance_is_close_where_the_fusion_weighs_it(organ, smoothing):
+    """Against the full-resolution geodesic (same sweeps), distances scaled as the session scales them,
+    on the crop as the session sees it (smoothed or not): 0 at the seed, a bounded mean relative error
+    where D < 1 (fusion weight alpha = e^-D > 0.37), D < 2 and D < 4, and a bounded mean alpha error.
+    The smoothed case holds thanks to step_change_ratio (without it the coarse distances were 1.5
+    times the full-resolution ones)."""
     volume, truth = organ
-    unit = rescale_unit(volume.astype(np.float32))
+    unit = region_intensities(volume.astype(np.float32), smoothing)  # what the session's maps see
     grid = CoarseGrid(unit, SPACING)
     scale = refinement.DISTANCE_SCALE
     for point in (_centre(truth), _centre(~truth)):
@@ -76,11 +89,15 @@ def test_coarse_distance_is_close_where_the_fusion_weighs_it(organ):
         fine = scale * geodesic_distances(unit, [seeds], SPACING, iterations=4)[0]
         coarse = scale * grid.distances([np.array([point])], iterations=4)[0]
         assert coarse[tuple(point)] == 0.0
-        for limit, tolerance in ((1.0, 0.10), (2.0, 0.15), (4.0, 0.25)):
+        # Measured (DISTANCE_SCALE 2): no smoothing 5 / 11 / 10 % and alpha 0.029 at the organ's centre,
+        # 2 / 8 / 6 % and 0.013 outside; smoothed 4 / 4 / 4 % and 0.015, 17 / 16 / 16 % and 0.062 outside
+        # (the background's fat pockets: one ratio per region cannot fit every texture).
+        tolerances = (0.10, 0.15, 0.25) if smoothing == 0 else (0.20, 0.20, 0.20)
+        for limit, tolerance in zip((1.0, 2.0, 4.0), tolerances):
             near = fine < limit
             assert near.sum() > 100
             assert np.abs(coarse[near] - fine[near]).mean() <= tolerance * fine[near].mean()
-        assert np.abs(np.exp(-coarse) - np.exp(-fine)).mean() < 0.04
+        assert np.abs(np.exp(-coarse) - np.exp(-fine)).mean() < (0.04 if smoothing == 0 else 0.07)
 
 
 def test_coarse_session_matches_exact(organ, monkeypatch):

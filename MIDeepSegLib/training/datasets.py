@@ -19,6 +19,7 @@ from scipy import ndimage
 
 from ..core.crop import relaxed_bbox
 from ..io import read_image
+from .bodies import BodySynthesis
 from .labelmaps import MRICRON_TEMPLATES, LabelMapSynthesis, mricron_label_maps
 from .shapes import ShapeSynthesis
 from .sources import Scene, Source
@@ -238,7 +239,7 @@ class MixedSource(Source):
 
 
 #: ``--data`` names accepted by :func:`build_sources` (besides folder paths).
-SOURCE_NAMES = ("synthetic", "shapes", "labelmaps", "inia19")
+SOURCE_NAMES = ("synthetic", "shapes", "labelmaps", "inia19", "bodies")
 
 
 def build_sources(specs, *, templates_dir=None, shape_kinds=None):
@@ -281,6 +282,9 @@ def build_sources(specs, *, templates_dir=None, shape_kinds=None):
                 pass
         if name == "shapes":
             sources.append(ShapeSynthesis(kinds=shape_kinds))
+            weights.append(weight)
+        elif name == "bodies":
+            sources.append(BodySynthesis())
             weights.append(weight)
         elif name in ("labelmaps", "inia19"):
             which = ("inia19",) if name == "inia19" else ("aal", "brodmann", "aicha", "jhu")

@@ -101,7 +101,7 @@ class ShapeSynthesis(Source):
         centre = (shape - 1) * spacing / 2 + rng.uniform(-0.1, 0.1, ndim) * shape * spacing
 
         kind = rng.choice(list(self.kinds), p=list(self.kinds.values()))
-        target = self._shape(rng, kind, mesh, centre, radius_mm, spacing)
+        target = random_shape(rng, kind, mesh, centre, radius_mm, spacing)
         target = largest_component(target)
         if target.sum() < (20 if ndim == 2 else 60):
             return None
@@ -128,7 +128,7 @@ class ShapeSynthesis(Source):
                 d_centre = point + direction * d_radius * rng.uniform(0.4, 1.0)
             else:
                 d_centre = rng.uniform(0, 1, ndim) * shape * spacing
-            distractor = self._shape(rng, "blob", mesh, d_centre, d_radius, spacing)
+            distractor = random_shape(rng, "blob", mesh, d_centre, d_radius, spacing)
             similar = touch and rng.random() < 0.5
             d_mean = target_mean + rng.uniform(-0.12, 0.12) if similar else rng.uniform(0.0, 1.0)
             d_value = d_mean + rng.uniform(0, 0.2) * smooth_field(rng, shape, d_radius * 0.5 / spacing)
@@ -144,36 +144,41 @@ class ShapeSynthesis(Source):
                          blur_vox=rng.uniform(0.0, 0.8))
         return Scene(image, target, tuple(float(s) for s in spacing), "shapes/" + str(kind))
 
-    @staticmethod
-    def _shape(rng, kind, mesh, centre, radius_mm, spacing):
-        ndim = len(mesh)
-        if kind == "compound":  # the outline; its inner parts are painted by _paint_inner_parts
-            kind = "lobulated" if rng.random() < 0.4 else "blob"
-        if kind == "blob":
-            return _blob(rng, mesh, centre, radius_mm * rng.uniform(0.6, 1.4, ndim), rng.uniform(0.05, 0.35))
-        if kind == "elongated":
-            radii = radius_mm * np.array([rng.uniform(1.0, 1.4)] + [rng.uniform(0.2, 0.5)] * (ndim - 1))
-            return _blob(rng, mesh, centre, radii, rng.uniform(0.0, 0.2), bend=rng.uniform(-1.0, 1.0))
-        if kind == "concave":
-            body = _blob(rng, mesh, centre, radius_mm * rng.uniform(0.8, 1.2, ndim), rng.uniform(0.05, 0.25))
-            direction = rng.standard_normal(ndim)
-            direction /= np.linalg.norm(direction)
-            bite = _blob(rng, mesh, centre + direction * radius_mm * rng.uniform(0.7, 1.1),
-                         radius_mm * rng.uniform(0.4, 0.8, ndim), 0.1)
-            return body & ~bite
-        if kind == "lobulated":
-            out = None
-            for _ in range(int(rng.integers(2, 4))):
-                offset = rng.uniform(-0.6, 0.6, ndim) * radius_mm
-                part = _blob(rng, mesh, centre + offset, radius_mm * rng.uniform(0.4, 0.8, ndim), 0.15)
-                out = part if out is None else out | part
-            return out
-        if kind == "holed":
-            body = _blob(rng, mesh, centre, radius_mm * rng.uniform(0.8, 1.2, ndim), rng.uniform(0.05, 0.2))
-            hole = _blob(rng, mesh, centre + rng.uniform(-0.2, 0.2, ndim) * radius_mm,
-                         radius_mm * rng.uniform(0.2, 0.5, ndim), 0.1)
-            return body & ~hole
-        raise ValueError("unknown shape kind {!r}".format(kind))  # pragma: no cover
+
+def random_shape(rng, kind, mesh, centre, radius_mm, spacing):
+    """A random object of `kind` (a key of :data:`SHAPE_KINDS`) around `centre` (mm), bool, mesh shape.
+
+    `mesh`: sparse coordinate grids in mm (``np.meshgrid(..., sparse=True)``);
+    `radius_mm`: its typical radius. A "compound" kind gives the outline only.
+    """
+    ndim = len(mesh)
+    if kind == "compound":  # the outline; its inner parts are painted by _paint_inner_parts
+        kind = "lobulated" if rng.random() < 0.4 else "blob"
+    if kind == "blob":
+        return _blob(rng, mesh, centre, radius_mm * rng.uniform(0.6, 1.4, ndim), rng.uniform(0.05, 0.35))
+    if kind == "elongated":
+        radii = radius_mm * np.array([rng.uniform(1.0, 1.4)] + [rng.uniform(0.2, 0.5)] * (ndim - 1))
+        return _blob(rng, mesh, centre, radii, rng.uniform(0.0, 0.2), bend=rng.uniform(-1.0, 1.0))
+    if kind == "concave":
+        body = _blob(rng, mesh, centre, radius_mm * rng.uniform(0.8, 1.2, ndim), rng.uniform(0.05, 0.25))
+        direction = rng.standard_normal(ndim)
+        direction /= np.linalg.norm(direction)
+        bite = _blob(rng, mesh, centre + direction * radius_mm * rng.uniform(0.7, 1.1),
+                     radius_mm * rng.uniform(0.4, 0.8, ndim), 0.1)
+        return body & ~bite
+    if kind == "lobulated":
+        out = None
+        for _ in range(int(rng.integers(2, 4))):
+            offset = rng.uniform(-0.6, 0.6, ndim) * radius_mm
+            part = _blob(rng, mesh, centre + offset, radius_mm * rng.uniform(0.4, 0.8, ndim), 0.15)
+            out = part if out is None else out | part
+        return out
+    if kind == "holed":
+        body = _blob(rng, mesh, centre, radius_mm * rng.uniform(0.8, 1.2, ndim), rng.uniform(0.05, 0.2))
+        hole = _blob(rng, mesh, centre + rng.uniform(-0.2, 0.2, ndim) * radius_mm,
+                     radius_mm * rng.uniform(0.2, 0.5, ndim), 0.1)
+        return body & ~hole
+    raise ValueError("unknown shape kind {!r}".format(kind))  # pragma: no cover
 
 
 def _paint_inner_parts(rng, image, target, mesh, spacing, radius_mm, pv_sigma):

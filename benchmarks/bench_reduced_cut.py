@@ -1,9 +1,10 @@
-"""Stages of the reduced graph cut on the real problems of an organ-scale session, saved once.
+"""Seconds of the reduced graph cut on the real problems of an organ-scale session, saved once.
 
 ``python benchmarks/bench_reduced_cut.py organ200 --clicks 2`` runs one default session of a scene
 of :mod:`organ_scenes` (shipped 3D weights, shipped settings, the benchmarks' simulated user) the
 first time and saves every graph-cut problem it solves (rescaled crop, fused probability, hard
-constraints, spacing, lam, sigma) to ``<workdir>/cut_<case>_<step>.npz``; later runs load them. Then
+constraints, spacing, lam, sigma) to ``<workdir>/cut_<case>_<step>.npz``; later runs load them
+(``--fresh`` records them again: needed after a change of the refinement or its settings). Then
 each problem is solved ``--repeat`` times by ``reduced_graph_cut`` (CPU seconds, candidates, free
 voxels), and with ``--check`` also by the full-region ``graph_cut`` (energy of both labellings, Dice).
 """
@@ -70,11 +71,14 @@ def main():
     parser.add_argument("--clicks", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--check", action="store_true", help="also solve with the full-region graph_cut")
+    parser.add_argument("--fresh", action="store_true", help="record the problems again (settings changed)")
     parser.add_argument("--workdir", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "mideepseg-organ-bench"))
     args = parser.parse_args()
     os.makedirs(args.workdir, exist_ok=True)
     paths = sorted(Path(args.workdir).glob("cut_{}_*.npz".format(args.case)))
-    if not paths:
+    if args.fresh or not paths:
+        for path in paths:
+            path.unlink()
         paths = record(args.case, args.clicks, args.workdir)
     for path in paths:
         p = dict(np.load(path))

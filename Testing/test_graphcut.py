@@ -444,6 +444,55 @@ def test_reduced_cut_per_component_max_flow(monkeypatch, own_maxflow_voxels):
     assert reduced[fg].all() and not reduced[bg].any()
 
 
+@pytest.mark.parametrize("shape,spacing,connectivity", TINY)
+def test_reduced_cut_by_blocks_is_brute_force_minimum(monkeypatch, shape, spacing, connectivity):
+    """The block bounds of _min_cut_blocks (forced here: every component its own graph, cut in blocks of
+    one voxel) fix only labels every minimum shares: the result is the brute-force minimum."""
+    monkeypatch.setattr(graphcut, "_OWN_MAXFLOW_VOXELS", 1)
+    monkeypatch.setattr(graphcut, "_BLOCK_VOXELS", 1)
+    calls = []
+    blocks = graphcut._min_cut_blocks
+
+    def counting(*args):
+        calls.append(args[0].size)
+        return blocks(*args)
+
+    monkeypatch.setattr(graphcut, "_min_cut_blocks", counting)
+    labellings = _all_labellings(shape)
+    sp = spacing or (1.0,) * len(shape)
+    for seed in range(12):
+        rng = np.random.default_rng(100 + seed)
+        image = rng.random(shape).astype(np.float32)
+        prob = (0.5 + 0.1 * (rng.random(shape) - 0.5)).astype(np.float32)   # weak unary terms: few voxels settle
+        lam, sigma = (0.5, 2.0)[seed % 2], 0.5
+        cut = graphcut.reduced_graph_cut(image, prob, spacing, None, None, lam, sigma, connectivity=connectivity)
+        energies = _paper_energies(labellings, image, prob, sp, lam, sigma, connectivity)
+        e_cut = energy(cut, image, prob, spacing, lam, sigma, connectivity=connectivity)
+        assert e_cut <= energies.min() * (1 + 1e-3), (seed, e_cut, energies.min())
+    assert len(calls) >= 3   # the block path ran (on graphs of more than 4 voxels)
+
+
+def test_reduced_cut_by_blocks_on_organ_like_problem(monkeypatch):
+    """Blocks of 300 voxels on the organ-like problem's max-flow graph: the full-region cut's energy."""
+    image, prob, fg, bg = _organ_like_problem((48, 64, 64), 0)
+    spacing, lam, sigma = (1.5, 0.8, 0.8), 0.5, 0.2
+    monkeypatch.setattr(graphcut, "_BLOCK_VOXELS", 300)
+    calls = []
+    blocks = graphcut._min_cut_blocks
+
+    def counting(*args):
+        calls.append(args[0].size)
+        return blocks(*args)
+
+    monkeypatch.setattr(graphcut, "_min_cut_blocks", counting)
+    reduced = graphcut.reduced_graph_cut(image, prob, spacing, fg, bg, lam, sigma)
+    full = graph_cut(image, prob, spacing, fg, bg, lam, sigma)
+    assert calls and max(calls) > 1200
+    e_full = energy(full, image, prob, spacing, lam, sigma)
+    assert energy(reduced, image, prob, spacing, lam, sigma) <= e_full * (1 + 1e-5)
+    assert reduced[fg].all() and not reduced[bg].any()
+
+
 def test_reduced_cut_bad_input():
     image, prob, fg, bg = _organ_like_problem((48, 64, 64), 0)
     with pytest.raises(ValueError, match="overlap"):

@@ -49,6 +49,11 @@ _FOLD_SIGN = np.array([1.0, 0.0, -1.0, 0.0], np.float32)
 # Components of the max-flow graph with at least this many voxels get their own max-flow (Dinic's
 # phases then run on that component only); the smaller ones share one.
 _OWN_MAXFLOW_VOXELS = 2000
+# Components of more than 4x this many voxels are narrowed down block by block (blocks of about this
+# many) before their max-flow: Dinic's time grows faster than the graph (organ200, shipped settings:
+# 2.1-2.4 s for a 329 k-voxel component, 1.5 s with the blocks; on an 81 k-voxel one the blocks cost
+# more than they save).
+_BLOCK_VOXELS = 30000
 
 
 def graph_cut(image, probability, spacing=None, foreground=None, background=None, lam=PAPER_LAM,
@@ -488,7 +493,7 @@ def _layer_weights(values, neighbour_values, exponent, factor):
     return w
 
 
-def _min_cut_components(logit, neighbours, cap):
+def _min_cut_components(logit, neighbours, cap, blocks=True):
     """Exact min cut of a graph given by rows, solved per connected component; bool foreground labels.
 
     Components are independent problems. One whose voxels all prefer the
@@ -506,6 +511,9 @@ def _min_cut_components(logit, neighbours, cap):
         -1: none.
     cap : float (n, k)
         The pair capacities (0 where there is no neighbour).
+    blocks : bool
+        Narrow components of more than ``4 * _BLOCK_VOXELS`` voxels down block by block first
+        (:func:`_min_cut_blocks`).
     """
     n = logit.size
     present = neighbours >= 0
@@ -534,7 +542,51 @@ def _min_cut_components(logit, neighbours, cap):
             nodes = order[first:last]
             near = neighbours[nodes]
             near = np.where(near >= 0, rank[near] - first, -1)
-            label[nodes] = _min_cut_rows(logit[nodes], near, cap[nodes])
+            solve = _min_cut_blocks if blocks and g > 0 and nodes.size > 4 * _BLOCK_VOXELS else _min_cut_rows
+            label[nodes] = solve(logit[nodes], near, cap[nodes])
+    return label
+
+
+def _min_cut_blocks(logit, neighbours, cap):
+    """:func:`_min_cut_rows` of a large connected graph, first narrowed down block by block.
+
+    The nodes (in index order, so roughly slabs of the region) are split into
+    blocks of about ``_BLOCK_VOXELS``. Each block is cut twice: with every
+    neighbour outside it background, then foreground. The minimal minimiser
+    of Eq. 8 grows with the unary terms' preference for foreground (minimum
+    cuts are monotone), and a block's part of the whole problem's minimal
+    (maximal) minimiser is the minimal (maximal) minimiser of the block given
+    the rest; so every minimiser lies between the first cut's minimal
+    minimiser and the second's maximal one. Where the two agree the label is
+    fixed; the rest (near the blocks' faces, mostly) is cut once more, with
+    the fixed nodes' pair terms as unary terms. Same arguments and result as
+    :func:`_min_cut_rows`.
+    """
+    n = logit.size
+    fixed = np.zeros(n, bool)
+    label = np.zeros(n, bool)
+    edges = np.linspace(0, n, max(2, n // _BLOCK_VOXELS) + 1).astype(np.int64)
+    for first, last in zip(edges[:-1], edges[1:]):
+        near = neighbours[first:last]
+        inside = (near >= first) & (near < last)
+        outside = np.where((near >= 0) & ~inside, cap[first:last], 0.0).sum(axis=1)
+        local = np.where(inside, near - first, -1)
+        local_cap = np.where(inside, cap[first:last], 0.0)
+        low = _min_cut_rows(logit[first:last] - outside, local, local_cap)
+        # the maximal minimiser: the complement of the flipped problem's minimal one
+        high = ~_min_cut_rows(-(logit[first:last] + outside), local, local_cap)
+        fixed[first:last] = low == high
+        label[first:last] = low
+    keep = np.flatnonzero(~fixed)
+    if keep.size:
+        renumber = np.full(n + 1, -1, np.int64)   # (index -1: no neighbour -> -1)
+        renumber[keep] = np.arange(keep.size)
+        near = neighbours[keep]
+        known = (near >= 0) & fixed[near]
+        signed = np.where(label[near], cap[keep], -cap[keep])
+        unary = logit[keep] + np.where(known, signed, 0.0).sum(axis=1)
+        near = renumber[near]
+        label[keep] = _min_cut_components(unary, near, np.where(near >= 0, cap[keep], 0.0), blocks=False)
     return label
 
 

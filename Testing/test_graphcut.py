@@ -444,20 +444,26 @@ def test_reduced_cut_per_component_max_flow(monkeypatch, own_maxflow_voxels):
     assert reduced[fg].all() and not reduced[bg].any()
 
 
+def _record_block_cuts(monkeypatch):
+    """The sizes of the graphs _min_cut_blocks gets (it still runs), as a list filled during the test."""
+    calls = []
+    blocks = graphcut._min_cut_blocks
+
+    def recording(logit, neighbours, cap):
+        calls.append(logit.size)
+        return blocks(logit, neighbours, cap)
+
+    monkeypatch.setattr(graphcut, "_min_cut_blocks", recording)
+    return calls
+
+
 @pytest.mark.parametrize("shape,spacing,connectivity", TINY)
 def test_reduced_cut_by_blocks_is_brute_force_minimum(monkeypatch, shape, spacing, connectivity):
     """The block bounds of _min_cut_blocks (forced here: every component its own graph, cut in blocks of
     one voxel) fix only labels every minimum shares: the result is the brute-force minimum."""
     monkeypatch.setattr(graphcut, "_OWN_MAXFLOW_VOXELS", 1)
     monkeypatch.setattr(graphcut, "_BLOCK_VOXELS", 1)
-    calls = []
-    blocks = graphcut._min_cut_blocks
-
-    def counting(*args):
-        calls.append(args[0].size)
-        return blocks(*args)
-
-    monkeypatch.setattr(graphcut, "_min_cut_blocks", counting)
+    calls = _record_block_cuts(monkeypatch)
     labellings = _all_labellings(shape)
     sp = spacing or (1.0,) * len(shape)
     for seed in range(12):
@@ -477,14 +483,7 @@ def test_reduced_cut_by_blocks_on_organ_like_problem(monkeypatch):
     image, prob, fg, bg = _organ_like_problem((48, 64, 64), 0)
     spacing, lam, sigma = (1.5, 0.8, 0.8), 0.5, 0.2
     monkeypatch.setattr(graphcut, "_BLOCK_VOXELS", 300)
-    calls = []
-    blocks = graphcut._min_cut_blocks
-
-    def counting(*args):
-        calls.append(args[0].size)
-        return blocks(*args)
-
-    monkeypatch.setattr(graphcut, "_min_cut_blocks", counting)
+    calls = _record_block_cuts(monkeypatch)
     reduced = graphcut.reduced_graph_cut(image, prob, spacing, fg, bg, lam, sigma)
     full = graph_cut(image, prob, spacing, fg, bg, lam, sigma)
     assert calls and max(calls) > 1200

@@ -18,6 +18,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
 
 from MIDeepSegLib.core import graphcut
 from MIDeepSegLib.core.graphcut import energy, graph_cut
@@ -413,6 +415,81 @@ def test_reduced_cut_matches_full_region_cut_on_organ_like_problem(seed):
     assert 2 * both.sum() / (full.sum() + reduced.sum()) >= 0.995
     assert reduced[fg].all() and not reduced[bg].any()
     assert stats["free"] < 0.2 * image.size and stats["candidates"] < image.size
+
+
+@pytest.mark.parametrize("own_maxflow_voxels", [1, 10 ** 9])
+def test_reduced_cut_per_component_max_flow(monkeypatch, own_maxflow_voxels):
+    """The max-flow graph left after settling has several connected components: each cut on its own
+    graph (threshold 1) or all on one (threshold above the region), the result has the full-region
+    cut's energy. The threshold is the module's setting, the code path the real one."""
+    image, prob, fg, bg = _organ_like_problem((48, 64, 64), 1)
+    spacing, lam, sigma = (1.5, 0.8, 0.8), 0.5, 0.2
+    counts = []
+    components = graphcut._min_cut_components
+
+    def counting(logit, neighbours, cap):
+        present = neighbours >= 0
+        graph = csr_matrix((np.ones(int(present.sum())), neighbours[present],
+                            np.concatenate([[0], np.cumsum(present.sum(axis=1))])), shape=(logit.size,) * 2)
+        counts.append(connected_components(graph, directed=False)[0])
+        return components(logit, neighbours, cap)
+
+    monkeypatch.setattr(graphcut, "_OWN_MAXFLOW_VOXELS", own_maxflow_voxels)
+    monkeypatch.setattr(graphcut, "_min_cut_components", counting)
+    reduced = graphcut.reduced_graph_cut(image, prob, spacing, fg, bg, lam, sigma)
+    full = graph_cut(image, prob, spacing, fg, bg, lam, sigma)
+    assert counts and counts[0] > 1   # the case this test is about
+    e_full = energy(full, image, prob, spacing, lam, sigma)
+    assert energy(reduced, image, prob, spacing, lam, sigma) <= e_full * (1 + 1e-5)
+    assert reduced[fg].all() and not reduced[bg].any()
+
+
+def _record_block_cuts(monkeypatch):
+    """The sizes of the graphs _min_cut_blocks gets (it still runs), as a list filled during the test."""
+    calls = []
+    blocks = graphcut._min_cut_blocks
+
+    def recording(logit, neighbours, cap):
+        calls.append(logit.size)
+        return blocks(logit, neighbours, cap)
+
+    monkeypatch.setattr(graphcut, "_min_cut_blocks", recording)
+    return calls
+
+
+@pytest.mark.parametrize("shape,spacing,connectivity", TINY)
+def test_reduced_cut_by_blocks_is_brute_force_minimum(monkeypatch, shape, spacing, connectivity):
+    """The block bounds of _min_cut_blocks (forced here: every component its own graph, cut in blocks of
+    one voxel) fix only labels every minimum shares: the result is the brute-force minimum."""
+    monkeypatch.setattr(graphcut, "_OWN_MAXFLOW_VOXELS", 1)
+    monkeypatch.setattr(graphcut, "_BLOCK_VOXELS", 1)
+    calls = _record_block_cuts(monkeypatch)
+    labellings = _all_labellings(shape)
+    sp = spacing or (1.0,) * len(shape)
+    for seed in range(12):
+        rng = np.random.default_rng(100 + seed)
+        image = rng.random(shape).astype(np.float32)
+        prob = (0.5 + 0.1 * (rng.random(shape) - 0.5)).astype(np.float32)   # weak unary terms: few voxels settle
+        lam, sigma = (0.5, 2.0)[seed % 2], 0.5
+        cut = graphcut.reduced_graph_cut(image, prob, spacing, None, None, lam, sigma, connectivity=connectivity)
+        energies = _paper_energies(labellings, image, prob, sp, lam, sigma, connectivity)
+        e_cut = energy(cut, image, prob, spacing, lam, sigma, connectivity=connectivity)
+        assert e_cut <= energies.min() * (1 + 1e-3), (seed, e_cut, energies.min())
+    assert len(calls) >= 3   # the block path ran (on graphs of more than 4 voxels)
+
+
+def test_reduced_cut_by_blocks_on_organ_like_problem(monkeypatch):
+    """Blocks of 300 voxels on the organ-like problem's max-flow graph: the full-region cut's energy."""
+    image, prob, fg, bg = _organ_like_problem((48, 64, 64), 0)
+    spacing, lam, sigma = (1.5, 0.8, 0.8), 0.5, 0.2
+    monkeypatch.setattr(graphcut, "_BLOCK_VOXELS", 300)
+    calls = _record_block_cuts(monkeypatch)
+    reduced = graphcut.reduced_graph_cut(image, prob, spacing, fg, bg, lam, sigma)
+    full = graph_cut(image, prob, spacing, fg, bg, lam, sigma)
+    assert calls and max(calls) > 1200
+    e_full = energy(full, image, prob, spacing, lam, sigma)
+    assert energy(reduced, image, prob, spacing, lam, sigma) <= e_full * (1 + 1e-5)
+    assert reduced[fg].all() and not reduced[bg].any()
 
 
 def test_reduced_cut_bad_input():

@@ -73,14 +73,6 @@ class BodySynthesis(Source):
                 "ct_p": round(self.ct_p, 3), "target_kinds": TARGET_KINDS,
                 "extent_vox": {str(k): list(v) for k, v in self.extent_vox.items()}}
 
-    def _draw(self, rng, ndim):
-        """One scene (:meth:`Source.sample`)."""
-        for _ in range(20):
-            scene = self._try(rng, ndim)
-            if scene is not None:
-                return scene
-        raise RuntimeError("could not draw a body scene with a target in 20 tries")  # pragma: no cover
-
     def _try(self, rng, ndim):
         spacing = _body_spacing(rng, ndim)
         lo, hi = self.extent_vox[ndim]

@@ -78,14 +78,6 @@ class ShapeSynthesis(Source):
         return {"source": "random shapes", "kinds": self.kinds, "extent_vox": {str(k): list(v) for k, v in
                                                                                self.extent_vox.items()}}
 
-    def _draw(self, rng, ndim):
-        """One scene (:meth:`Source.sample`): float32 image, the target's mask (one component), voxel size."""
-        for _ in range(20):
-            scene = self._try(rng, ndim)
-            if scene is not None:
-                return scene
-        raise RuntimeError("could not draw a non-empty shape in 20 tries")  # pragma: no cover
-
     def _try(self, rng, ndim):
         spacing = np.asarray(random_spacing(rng, ndim))
         lo, hi = self.extent_vox[ndim]

@@ -1,6 +1,7 @@
 """What every training source shares: the :class:`Scene` it returns and the :class:`Source` base.
 
-A *source* draws scenes with ``sample(rng, ndim)`` and describes itself for the
+A *source* draws scenes with ``sample(rng, ndim)`` (implemented as ``_draw``, or as
+``_try``, which may return None for a draw to be repeated) and describes itself for the
 model card with ``describe()``. The sources are :class:`~.datasets.FolderDataset`
 (the user's labelled images), :class:`~.datasets.MixedSource` (several sources
 drawn with weights) and the synthetic ones of :mod:`.shapes` and :mod:`.labelmaps`.
@@ -15,7 +16,7 @@ Scene = namedtuple("Scene", ["image", "mask", "spacing", "name"])
 
 
 class Source:
-    """Base of the training sources: :meth:`sample` checks `ndim` once, subclasses implement :meth:`_draw`."""
+    """Base of the training sources: :meth:`sample` checks `ndim` once, subclasses implement :meth:`_draw` or :meth:`_try`."""
 
     def sample(self, rng, ndim):
         """Draw one scene.
@@ -35,7 +36,16 @@ class Source:
         return self._draw(rng, int(ndim))
 
     def _draw(self, rng, ndim):
-        raise NotImplementedError("{} must implement _draw(rng, ndim)".format(type(self).__name__))
+        """One scene; by default the first that :meth:`_try` gives (it returns None for an unusable draw)."""
+        for _ in range(20):
+            scene = self._try(rng, ndim)
+            if scene is not None:
+                return scene
+        raise RuntimeError("{} gave no usable scene in 20 tries".format(type(self).__name__))  # pragma: no cover
+
+    def _try(self, rng, ndim):
+        raise NotImplementedError("{} must implement _draw(rng, ndim) or _try(rng, ndim)".format(
+            type(self).__name__))
 
     def describe(self):
         """JSON-compatible description for model cards."""

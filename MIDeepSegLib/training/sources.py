@@ -16,7 +16,10 @@ Scene = namedtuple("Scene", ["image", "mask", "spacing", "name"])
 
 
 class Source:
-    """Base of the training sources: :meth:`sample` checks `ndim` once, subclasses implement :meth:`_draw` or :meth:`_try`."""
+    """Base of the training sources: :meth:`sample` checks `ndim` once.
+
+    Subclasses implement :meth:`_draw`, or :meth:`_try` (None: draw again).
+    """
 
     def sample(self, rng, ndim):
         """Draw one scene.

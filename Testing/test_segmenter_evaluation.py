@@ -45,7 +45,7 @@ def test_gc_refinement_is_tables_3_graph_cut_on_the_grown_region(models):
     fg = np.vstack([points] + ([click.point[None]] if click.foreground else []))
     bg = click.point[None] if not click.foreground else np.zeros((0, 2))
     expected = refine_gc(image[box].astype(np.float32), probability, shift_points(fg, box), shift_points(bg, box),
-                         (1.0, 1.0), lam=seg.lam, sigma=seg.sigma)
+                         (1.0, 1.0), lam=seg.lam, sigma=seg.sigma, smoothing=seg.smoothing)
     assert refined.box == box
     np.testing.assert_array_equal(refined.mask_crop, expected.mask)
     assert set(refined.timings) >= {"graphcut", "total"} and "fusion" not in refined.timings

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from MIDeepSegLib.model.checkpoint import CheckpointError, ModelConfig, build_model, save_checkpoint
 from MIDeepSegLib.core.metrics import dice
 from MIDeepSegLib.segmenter import MIN_POINTS, Result, Segmenter
+from MIDeepSegLib.settings import DISTANCE_SCALE, SMOOTHING_VOX
 from MIDeepSegLib.core.simulate import interior_margin_points, refinement_click
 
 SPACING_3D = (2.0, 0.8, 0.8)
@@ -406,6 +407,17 @@ def test_bad_images(models, image, match):
 def test_bad_spacing(models, spacing):
     with pytest.raises(ValueError, match="spacing"):
         Segmenter(np.zeros((8, 8), np.float32), spacing, model=str(models["2d"]), device="cpu")
+
+
+def test_per_dimension_settings_and_bad_smoothing(models):
+    image = np.zeros((8, 8), np.float32)
+    seg = Segmenter(image, model=str(models["2d"]), device="cpu")
+    assert seg.smoothing == SMOOTHING_VOX["2d"] and seg.distance_scale == DISTANCE_SCALE["2d"]
+    seg = Segmenter(image, model=str(models["2d"]), device="cpu", smoothing={"2d": 1.5, "3d": 0.0},
+                    distance_scale=4.0)
+    assert seg.smoothing == 1.5 and seg.distance_scale == 4.0
+    with pytest.raises(ValueError, match="smoothing"):
+        Segmenter(image, model=str(models["2d"]), device="cpu", smoothing=-0.5)
 
 
 def test_clashing_clicks(seg2d):

@@ -217,11 +217,13 @@ def region_intensities(image, smoothing=0.0):
     say little about where the organ ends. A sigma of 0.7 voxel divides the
     noise's step changes by about 2 (3D) and blurs an edge by less than a
     voxel; on the organ tuning set it raised Dice at every click count in 2D
-    and 3D (docs/benchmark/organs/tuning.md).
+    and 3D (docs/benchmark/organs/tuning.md). Sessions use it in 2D only
+    (settings.SMOOTHING_VOX): in 3D it widened the graph cut's doubt layer
+    threefold on organ-sized regions (docs/latency.md).
     """
-    unit = rescale_unit(image)
     if not smoothing >= 0:
         raise ValueError("smoothing must be a Gaussian sigma >= 0 (voxels), got {}".format(smoothing))
+    unit = rescale_unit(image)
     if smoothing > 0:
         unit = ndimage.gaussian_filter(unit, float(smoothing))
     return unit

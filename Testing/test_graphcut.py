@@ -1,4 +1,4 @@
-"""Tests for MIDeepSegLib.core.graphcut: exact min cut of paper Eq. 8-11 with hard constraints (Eq. 9).
+"""Tests for MIDeepSegLib.core.graphcut and .reduced_cut: exact min cut of paper Eq. 8-11 with hard constraints (Eq. 9).
 
 Proof required by issue 2:
 * the same labels as SimpleCRF's maxflow2d / maxflow3d and
@@ -21,7 +21,7 @@ from scipy import ndimage
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
-from MIDeepSegLib.core import graphcut
+from MIDeepSegLib.core import graphcut, reduced_cut
 from MIDeepSegLib.core.graphcut import energy, graph_cut
 
 
@@ -162,7 +162,7 @@ def test_energy_matches_paper_transcription():
 
 @pytest.mark.parametrize("shape,spacing,connectivity", TINY)
 @pytest.mark.parametrize("hard", [False, True])
-@pytest.mark.parametrize("solver", ["graph_cut", "reduced_graph_cut"])
+@pytest.mark.parametrize("solver", [graphcut.graph_cut, reduced_cut.reduced_graph_cut], ids=["graph_cut", "reduced_graph_cut"])
 def test_cut_is_brute_force_minimum(shape, spacing, connectivity, hard, solver):
     labellings = _all_labellings(shape)
     sp = spacing or (1.0,) * len(shape)
@@ -182,7 +182,7 @@ def test_cut_is_brute_force_minimum(shape, spacing, connectivity, hard, solver):
             feasible = flat[:, fg.ravel()].all(1) & ~flat[:, bg.ravel()].any(1)
             candidates = labellings[feasible]
             assert len(candidates) == 2 ** (image.size - 3)
-        cut = getattr(graphcut, solver)(image, prob, spacing, fg, bg, lam, sigma, connectivity=connectivity)
+        cut = solver(image, prob, spacing, fg, bg, lam, sigma, connectivity=connectivity)
         energies = _paper_energies(candidates, image, prob, sp, lam, sigma, connectivity)
         e_cut = energy(cut, image, prob, spacing, lam, sigma, connectivity=connectivity)
         best = energies.min()
@@ -407,7 +407,7 @@ def test_reduced_cut_matches_full_region_cut_on_organ_like_problem(seed):
     image, prob, fg, bg = _organ_like_problem((48, 64, 64), seed)
     spacing, lam, sigma = (1.5, 0.8, 0.8), 0.5, 0.2
     full = graph_cut(image, prob, spacing, fg, bg, lam, sigma)
-    reduced, stats = graphcut.reduced_graph_cut(image, prob, spacing, fg, bg, lam, sigma, return_stats=True)
+    reduced, stats = reduced_cut.reduced_graph_cut(image, prob, spacing, fg, bg, lam, sigma, return_stats=True)
     e_full = energy(full, image, prob, spacing, lam, sigma)
     e_reduced = energy(reduced, image, prob, spacing, lam, sigma)
     assert e_reduced <= e_full * (1 + 1e-5), (e_reduced, e_full)
@@ -425,7 +425,7 @@ def test_reduced_cut_per_component_max_flow(monkeypatch, own_maxflow_voxels):
     image, prob, fg, bg = _organ_like_problem((48, 64, 64), 1)
     spacing, lam, sigma = (1.5, 0.8, 0.8), 0.5, 0.2
     counts = []
-    components = graphcut._min_cut_components
+    components = reduced_cut._min_cut_components
 
     def counting(logit, neighbours, cap):
         present = neighbours >= 0
@@ -434,9 +434,9 @@ def test_reduced_cut_per_component_max_flow(monkeypatch, own_maxflow_voxels):
         counts.append(connected_components(graph, directed=False)[0])
         return components(logit, neighbours, cap)
 
-    monkeypatch.setattr(graphcut, "_OWN_MAXFLOW_VOXELS", own_maxflow_voxels)
-    monkeypatch.setattr(graphcut, "_min_cut_components", counting)
-    reduced = graphcut.reduced_graph_cut(image, prob, spacing, fg, bg, lam, sigma)
+    monkeypatch.setattr(reduced_cut, "_OWN_MAXFLOW_VOXELS", own_maxflow_voxels)
+    monkeypatch.setattr(reduced_cut, "_min_cut_components", counting)
+    reduced = reduced_cut.reduced_graph_cut(image, prob, spacing, fg, bg, lam, sigma)
     full = graph_cut(image, prob, spacing, fg, bg, lam, sigma)
     assert counts and counts[0] > 1   # the case this test is about
     e_full = energy(full, image, prob, spacing, lam, sigma)
@@ -447,13 +447,13 @@ def test_reduced_cut_per_component_max_flow(monkeypatch, own_maxflow_voxels):
 def _record_block_cuts(monkeypatch):
     """The sizes of the graphs _min_cut_blocks gets (it still runs), as a list filled during the test."""
     calls = []
-    blocks = graphcut._min_cut_blocks
+    blocks = reduced_cut._min_cut_blocks
 
     def recording(logit, neighbours, cap):
         calls.append(logit.size)
         return blocks(logit, neighbours, cap)
 
-    monkeypatch.setattr(graphcut, "_min_cut_blocks", recording)
+    monkeypatch.setattr(reduced_cut, "_min_cut_blocks", recording)
     return calls
 
 
@@ -461,8 +461,8 @@ def _record_block_cuts(monkeypatch):
 def test_reduced_cut_by_blocks_is_brute_force_minimum(monkeypatch, shape, spacing, connectivity):
     """The block bounds of _min_cut_blocks (forced here: every component its own graph, cut in blocks of
     one voxel) fix only labels every minimum shares: the result is the brute-force minimum."""
-    monkeypatch.setattr(graphcut, "_OWN_MAXFLOW_VOXELS", 1)
-    monkeypatch.setattr(graphcut, "_BLOCK_VOXELS", 1)
+    monkeypatch.setattr(reduced_cut, "_OWN_MAXFLOW_VOXELS", 1)
+    monkeypatch.setattr(reduced_cut, "_BLOCK_VOXELS", 1)
     calls = _record_block_cuts(monkeypatch)
     labellings = _all_labellings(shape)
     sp = spacing or (1.0,) * len(shape)
@@ -471,7 +471,7 @@ def test_reduced_cut_by_blocks_is_brute_force_minimum(monkeypatch, shape, spacin
         image = rng.random(shape).astype(np.float32)
         prob = (0.5 + 0.1 * (rng.random(shape) - 0.5)).astype(np.float32)   # weak unary terms: few voxels settle
         lam, sigma = (0.5, 2.0)[seed % 2], 0.5
-        cut = graphcut.reduced_graph_cut(image, prob, spacing, None, None, lam, sigma, connectivity=connectivity)
+        cut = reduced_cut.reduced_graph_cut(image, prob, spacing, None, None, lam, sigma, connectivity=connectivity)
         energies = _paper_energies(labellings, image, prob, sp, lam, sigma, connectivity)
         e_cut = energy(cut, image, prob, spacing, lam, sigma, connectivity=connectivity)
         assert e_cut <= energies.min() * (1 + 1e-3), (seed, e_cut, energies.min())
@@ -482,9 +482,9 @@ def test_reduced_cut_by_blocks_on_organ_like_problem(monkeypatch):
     """Blocks of 300 voxels on the organ-like problem's max-flow graph: the full-region cut's energy."""
     image, prob, fg, bg = _organ_like_problem((48, 64, 64), 0)
     spacing, lam, sigma = (1.5, 0.8, 0.8), 0.5, 0.2
-    monkeypatch.setattr(graphcut, "_BLOCK_VOXELS", 300)
+    monkeypatch.setattr(reduced_cut, "_BLOCK_VOXELS", 300)
     calls = _record_block_cuts(monkeypatch)
-    reduced = graphcut.reduced_graph_cut(image, prob, spacing, fg, bg, lam, sigma)
+    reduced = reduced_cut.reduced_graph_cut(image, prob, spacing, fg, bg, lam, sigma)
     full = graph_cut(image, prob, spacing, fg, bg, lam, sigma)
     assert calls and max(calls) > 1200
     e_full = energy(full, image, prob, spacing, lam, sigma)
@@ -495,11 +495,11 @@ def test_reduced_cut_by_blocks_on_organ_like_problem(monkeypatch):
 def test_reduced_cut_bad_input():
     image, prob, fg, bg = _organ_like_problem((48, 64, 64), 0)
     with pytest.raises(ValueError, match="overlap"):
-        graphcut.reduced_graph_cut(image, prob, None, fg, fg)
+        reduced_cut.reduced_graph_cut(image, prob, None, fg, fg)
     with pytest.raises(ValueError, match="lam"):
-        graphcut.reduced_graph_cut(image, prob, None, fg, bg, lam=-1.0)
+        reduced_cut.reduced_graph_cut(image, prob, None, fg, bg, lam=-1.0)
     with pytest.raises(ValueError, match="probability|shape"):
-        graphcut.reduced_graph_cut(image, prob[:-1], None, fg, bg)
+        reduced_cut.reduced_graph_cut(image, prob[:-1], None, fg, bg)
 
 
 def test_reduced_cut_with_a_large_lam_on_clipped_probabilities():
@@ -509,6 +509,6 @@ def test_reduced_cut_with_a_large_lam_on_clipped_probabilities():
     image = rng.random((12, 14)).astype(np.float32)
     prob = (rng.random((12, 14)) > 0.5).astype(np.float32)  # exactly 0 and 1: clipped to 1e-6, 1 - 1e-6
     full = graph_cut(image, prob, None, None, None, 40.0, 0.3)
-    reduced, stats = graphcut.reduced_graph_cut(image, prob, None, None, None, 40.0, 0.3, return_stats=True)
+    reduced, stats = reduced_cut.reduced_graph_cut(image, prob, None, None, None, 40.0, 0.3, return_stats=True)
     assert stats["candidates"] == image.size
     assert energy(reduced, image, prob, None, 40.0, 0.3) <= energy(full, image, prob, None, 40.0, 0.3) * (1 + 1e-6)

@@ -64,7 +64,8 @@ def record(case, n_clicks, workdir):
 
 
 def main():
-    from MIDeepSegLib.core.graphcut import energy, graph_cut, reduced_graph_cut
+    from MIDeepSegLib.core.graphcut import energy, graph_cut
+    from MIDeepSegLib.core.reduced_cut import reduced_graph_cut
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("case", nargs="?", default="organ200")

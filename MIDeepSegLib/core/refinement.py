@@ -24,7 +24,8 @@ from .._checks import check_image, check_points, check_probability, check_spacin
 from .cuemap import DEFAULT_ITERATIONS
 from .fusion import information_fusion
 from .geodesic import COARSE_MIN_VOXELS, CoarseGrid, StepCosts, geodesic_distances
-from .graphcut import graph_cut, reduced_graph_cut
+from .graphcut import graph_cut
+from .reduced_cut import reduced_graph_cut
 from .intensity import rescale_unit
 from ..settings import (BACKGROUND_REACH_FRACTION, DISTANCE_SCALE, PAPER_LAM, PAPER_SIGMA, REACH_FRACTION,
                         for_dimension)
@@ -83,7 +84,7 @@ def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam
         as in the paper). See :func:`region_intensities`.
     exact : bool
         False (default): the graph cut is solved only where the labelling is
-        in doubt (:func:`~MIDeepSegLib.core.graphcut.reduced_graph_cut`, the same
+        in doubt (:func:`~MIDeepSegLib.core.reduced_cut.reduced_graph_cut`, the same
         minimum of Eq. 8), Euclidean distances to the seed points are computed
         directly in float32, and `cache` is used. True: the full-region
         max-flow of :func:`~MIDeepSegLib.core.graphcut.graph_cut` and

@@ -85,7 +85,7 @@ class BodySynthesis(Source):
                            indexing="ij", sparse=True)
         centre = (shape - 1) * spacing / 2 + rng.uniform(-0.1, 0.1, ndim) * shape * spacing
 
-        labels = _body(rng, mesh, centre, radius_mm, shape)
+        labels = _body(rng, mesh, centre, radius_mm, shape, spacing)
         kind = rng.choice(list(TARGET_KINDS), p=list(TARGET_KINDS.values()))
         target = largest_component(random_shape(rng, kind, mesh, centre, radius_mm, spacing))
         if target.sum() < (20 if ndim == 2 else 60):
@@ -118,10 +118,10 @@ def _body_spacing(rng, ndim):
     return spacing
 
 
-def _body(rng, mesh, centre, radius_mm, shape):
+def _body(rng, mesh, centre, radius_mm, shape, spacing):
     """Label map of the body around the target's centre: air, fat, muscle wall, viscera (int16)."""
     labels = np.full(shape, SOFT_TISSUE, np.int16)
-    visceral_fat = smooth_field(rng, shape, radius_mm * rng.uniform(0.2, 0.6) / _spacing_of(mesh))
+    visceral_fat = smooth_field(rng, shape, radius_mm * rng.uniform(0.2, 0.6) / spacing)
     labels[visceral_fat > rng.uniform(0.0, 1.5)] = VISCERAL_FAT
     if rng.random() < 0.3:  # deep inside the body: no air, no wall in the field of view
         return labels
@@ -141,10 +141,6 @@ def _body(rng, mesh, centre, radius_mm, shape):
     labels[depth_mm < fat] = SUBCUTANEOUS_FAT
     labels[depth_mm < 0] = AIR
     return labels
-
-
-def _spacing_of(mesh):
-    return np.array([float(m.ravel()[1] - m.ravel()[0]) if m.size > 1 else 1.0 for m in mesh])
 
 
 def _place(rng, labels, mesh, label, target_mm, centre, radius_mm, spacing, shape, *, tube):

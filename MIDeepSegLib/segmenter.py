@@ -87,11 +87,13 @@ class Result:
 class _State:
     """One entry of the undo history.
 
-    `clearance`: per foreground and background click (dict of (N,) float arrays), its distance in mm to
-    the nearest voxel that had its label when it was made (:func:`~.core.refinement.click_clearance_mm`).
+    `clearance`: per foreground and background click (dict of (N,) float arrays), see
+    :meth:`Segmenter._clearance`. `start`: the Result of the initial step (or :meth:`Segmenter.start`) that
+    this state's clicks refine (the state's own for that step).
     """
 
-    def __init__(self, points, foreground, background, cnn_box, cnn_probability, result, clearance=None):
+    def __init__(self, points, foreground, background, cnn_box, cnn_probability, result, clearance=None,
+                 start=None):
         self.points = points
         self.foreground = foreground
         self.background = background
@@ -99,6 +101,7 @@ class _State:
         self.cnn_probability = cnn_probability
         self.result = result
         self.clearance = clearance if clearance is not None else {"fg": np.zeros(0), "bg": np.zeros(0)}
+        self.start = result if start is None else start
 
 
 class Segmenter:
@@ -417,7 +420,7 @@ class Segmenter:
         timings["total"] = time.perf_counter() - start
         result = Result(self.image.shape, box, refined.mask, refined.probability, timings)
         self._history.append(_State(state.points, all_fg, all_bg, state.cnn_box, state.cnn_probability, result,
-                                    clearance))
+                                    clearance, state.start))
         return result
 
     def undo(self):
@@ -444,14 +447,22 @@ class Segmenter:
         """`state`'s click clearances (:class:`_State`) with the new clicks'.
 
         A click's clearance is its distance in mm to the nearest voxel that had its label after
-        :meth:`initial`, or to an earlier click of its kind if that is nearer: then it depends only on
+        :meth:`initial` (`state.start`), or to an earlier click of its kind if that is nearer: then it depends only on
         the clicks and not on the order of foreground and background clicks, and a session that replays
-        them at once (:class:`~MIDeepSegLib.session.ClickSession`) gets the same reaches (for the same
-        reason the search is bounded by the initial region's size, not by the current one's).
+        them at once (:class:`~MIDeepSegLib.session.ClickSession`) gets the same reaches.
+
+        A clearance larger than the initial object's radius counts as 0 (the fixed reach): such a
+        click is not in the middle of a wide missed part next to the mask but on a part apart from it,
+        such as a thin tail, whose width its distance says nothing about. Measured (issue 12): the
+        organ tuning set's foreground clicks lay 0.14-0.9 radii from the initial mask, the Colin27
+        deep grey structures' first clicks 1.0-2.5 radii, and a longer reach there leaked (+1 click
+        0.776 -> 0.758).
         """
-        first = self._history[0].result
+        first = state.start
+        radius = _equivalent_radius_mm(first.mask_crop, self.spacing)
         # Beyond this a larger clearance would not raise the reach (unless clicks grow the region a lot).
-        limit = click_reach_mm(box_shape(first.box), self.spacing, self.max_reach) / max(self.reach_growth, 1.0)
+        top = click_reach_mm(box_shape(first.box), self.spacing, self.max_reach) / max(self.reach_growth, 1.0)
+        limit = max(top, radius) + max(self.spacing)
         clearance = {}
         for kind, earlier, new in (("fg", state.foreground, new_fg), ("bg", state.background, new_bg)):
             values = list(state.clearance[kind])
@@ -459,7 +470,7 @@ class Segmenter:
                 value = click_clearance_mm(first.mask_crop, first.box, click, kind == "fg", self.spacing, limit)
                 if len(earlier):
                     value = min(value, float(np.sqrt(((((earlier - click) * self.spacing) ** 2).sum(1)).min())))
-                values.append(value)
+                values.append(value if value <= radius else 0.0)
                 earlier = np.vstack([earlier, click])
             clearance[kind] = np.array(values, dtype=float)
         return clearance
@@ -535,6 +546,12 @@ def _check_points_span_3d(points, spacing):
         "axis (put points near its extreme points on several slices: top, bottom, front, back, left, right). "
         "To segment one slice, use 2D mode: the CLI's {}, or the 2D model on the slice "
         "(Segmenter(slice, model='2d'))".format(len(points), where, option))
+
+
+def _equivalent_radius_mm(mask, spacing):
+    """Radius in mm of the ball (3D) or disc (2D) with the volume (area) of `mask`."""
+    size = float(np.count_nonzero(mask)) * float(np.prod(spacing))
+    return (size * 3.0 / (4.0 * np.pi)) ** (1.0 / 3.0) if mask.ndim == 3 else float(np.sqrt(size / np.pi))
 
 
 def _components_at(mask, points):

@@ -128,11 +128,12 @@ def euler_rotation(a, b, c):
     return rz @ ry @ rx
 
 
-def dijkstra_reference(image, seeds, spacing=None, lamb=1.0):
+def dijkstra_reference(image, seeds, spacing=None, lamb=1.0, gamma=None):
     """Exact geodesic distance (float64) on the 8- / 26-neighbour voxel graph.
 
     The step cost from p to a neighbour q is GeodisTK's raster-scan cost,
     ``|p - q|_mm / ((1 - lamb) + lamb / (|I_p - I_q| + 1e-5))`` (symmetric),
+    or with `gamma` GeoS's ``sqrt(|p - q|_mm^2 + gamma^2 (I_p - I_q)^2)``,
     computed in float64 from the float32 image; the shortest paths come from
     ``scipy.sparse.csgraph.dijkstra(min_only=True)``. Unreachable voxels get
     ``inf``.
@@ -151,7 +152,10 @@ def dijkstra_reference(image, seeds, spacing=None, lamb=1.0):
         dst = tuple(slice(max(0, o), n - max(0, -o)) for o, n in zip(offset, shape))
         step_mm = float(np.sqrt(sum((o * s) ** 2 for o, s in zip(offset, spacing))))
         diff = np.abs(image[src] - image[dst])
-        cost = step_mm / ((1.0 - lamb) + lamb / (diff + 1e-5))
+        if gamma is None:
+            cost = step_mm / ((1.0 - lamb) + lamb / (diff + 1e-5))
+        else:
+            cost = np.sqrt(step_mm ** 2 + (gamma * diff) ** 2)
         rows.append(index[src].ravel())
         cols.append(index[dst].ravel())
         weights.append(cost.ravel())

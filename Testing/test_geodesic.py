@@ -80,6 +80,41 @@ def test_converged_equals_dijkstra(ndim, kind, lamb, anisotropic):
         _assert_close_to_reference(d, ref)
 
 
+@pytest.mark.parametrize("ndim", [2, 3])
+@pytest.mark.parametrize("gamma", [3.0, 100.0])
+def test_geos_step_cost_equals_dijkstra(ndim, gamma):
+    """gamma: GeoS's step cost sqrt(|p - q|_mm^2 + gamma^2 dI^2), exact against Dijkstra on the same graph."""
+    rng = np.random.default_rng(40 + ndim)
+    image = _image("noise", SHAPES[ndim], rng)
+    seeds = random_seeds(SHAPES[ndim], rng, count=3)
+    spacing = SPACINGS[ndim][True]
+    d = geodesic_distances(image, [seeds], spacing, gamma=gamma)[0]
+    _assert_close_to_reference(d, dijkstra_reference(image, seeds, spacing, gamma=gamma))
+
+
+def test_geos_step_cost_keeps_the_path_length():
+    """On a flat image GeoS's distance is the Euclidean (chamfer) length in mm, where lamb=1 gives ~0;
+    across a step edge it adds gamma x the jump."""
+    image = np.zeros((5, 9), np.float32)
+    image[:, 6:] = 0.5
+    seeds = np.zeros(image.shape, bool)
+    seeds[2, 0] = True
+    d = geodesic_distances(image, [seeds], (1.0, 2.0), gamma=10.0)[0]
+    assert d[2, 5] == pytest.approx(10.0)                            # 5 steps of 2 mm
+    assert d[2, 6] == pytest.approx(10.0 + np.hypot(2.0, 5.0), rel=1e-6)  # the step across the edge
+    assert geodesic_distances(image, [seeds], (1.0, 2.0))[0][2, 5] < 1e-3
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"gamma": 0.0}, "gamma must be"), ({"gamma": float("nan")}, "gamma must be"),
+    ({"gamma": 5.0, "lamb": 0.5}, "replaces lamb"), ({"gamma": 5.0, "backend": "geodistk"}, "replaces lamb")])
+def test_geos_step_cost_bad_input(kwargs, match):
+    seeds = np.zeros((4, 4), bool)
+    seeds[0, 0] = True
+    with pytest.raises(ValueError, match=match):
+        geodesic_distances(np.zeros((4, 4), np.float32), [seeds], **kwargs)
+
+
 @pytest.mark.parametrize("make", [disc_with_gap, sphere_with_gap])
 def test_wall_with_gap_equals_dijkstra(make):
     """A bright wall with a gap: the geodesic from inside must go through the gap.

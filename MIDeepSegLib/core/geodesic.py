@@ -7,7 +7,15 @@ voxel p to neighbour q costs, as in GeodisTK's raster scan,
     cost(p, q) = |p - q|_mm / ((1 - lamb) + lamb / (|I_p - I_q| + 1e-5))
 
 so ``lamb=1`` is the pure geodesic of Eq. 2 (step length x intensity change)
-and ``lamb=0`` the chamfer Euclidean distance in mm.
+and ``lamb=0`` the chamfer Euclidean distance in mm. With ``gamma`` given
+instead, a step costs the discrete form of GeoS's geodesic length
+(Criminisi et al., ECCV 2008: the integral of sqrt(1 + gamma^2 (grad I . u)^2)
+along the path)
+
+    cost(p, q) = sqrt(|p - q|_mm^2 + gamma^2 (I_p - I_q)^2)
+
+which keeps the spatial path length (no mixing weight of GeodisTK's form
+does: as |I_p - I_q| -> 0 its cost goes to 0 for every lamb > 0).
 
 How it is computed
 ------------------
@@ -94,7 +102,7 @@ def geodesic_distance(image, seeds, spacing=None, lamb=1.0, iterations=None, dev
 
 
 def geodesic_distances(image, seed_masks, spacing=None, lamb=1.0, iterations=None, device=None, *,
-                       backend="torch", costs=None):
+                       backend="torch", costs=None, gamma=None):
     """Geodesic distances to several seed sets on one image, in one pass.
 
     Same as ``[geodesic_distance(image, s, ...) for s in seed_masks]`` but the
@@ -106,6 +114,11 @@ def geodesic_distances(image, seed_masks, spacing=None, lamb=1.0, iterations=Non
     device), skips computing the step costs: the interactive session keeps
     one per working region, because computing them costs about twice as much
     as four sweep iterations.
+
+    `gamma`, a float > 0 (mm per unit of intensity), selects GeoS's step cost
+    ``sqrt(|p - q|_mm^2 + gamma^2 (I_p - I_q)^2)`` instead of the `lamb` form
+    (see the module notes); `lamb` must then stay 1, and `costs` and the
+    GeodisTK backend are not available with it.
     """
     image = check_image(image)
     seed_masks = [check_mask(s, image.shape, name="seeds", allow_empty=False) for s in seed_masks]
@@ -118,6 +131,14 @@ def geodesic_distances(image, seed_masks, spacing=None, lamb=1.0, iterations=Non
     if iterations is not None and (int(iterations) != iterations or iterations < 1):
         raise ValueError("iterations must be a positive integer or None (until converged), got {!r}".format(
             iterations))
+    if gamma is not None:
+        gamma = float(gamma)
+        if not (gamma > 0 and math.isfinite(gamma)):
+            raise ValueError("gamma must be a finite number > 0 (mm per unit of intensity), got {!r}".format(gamma))
+        if lamb != 1.0 or costs is not None or backend != "torch":
+            raise ValueError("gamma (GeoS's step cost) replaces lamb and works with backend='torch' only, "
+                             "without precomputed costs; got lamb={}, backend={!r}, costs {}".format(
+                                 lamb, backend, "given" if costs is not None else "None"))
     if backend == "geodistk":
         its = 4 if iterations is None else int(iterations)
         return [_geodistk(image, s, spacing, lamb, its) for s in seed_masks]
@@ -136,7 +157,7 @@ def geodesic_distances(image, seed_masks, spacing=None, lamb=1.0, iterations=Non
     with torch.no_grad():
         dist = _raster_sweeps(torch.from_numpy(image).to(dev),
                               torch.from_numpy(np.stack(seed_masks)).to(dev), spacing, lamb, iterations,
-                              None if costs is None else costs.tensors)
+                              None if costs is None else costs.tensors, gamma)
     return list(dist.cpu().numpy())
 
 
@@ -178,9 +199,9 @@ class StepCosts:
         return sum(t.numel() * t.element_size() for t in self.tensors)
 
 
-def _raster_sweeps(image, seeds, spacing, lamb, iterations, costs=None):
+def _raster_sweeps(image, seeds, spacing, lamb, iterations, costs=None, gamma=None):
     """Torch core: `image` float32 (*shape), `seeds` bool (B, *shape), same device; `costs` the
-    list of :class:`StepCosts` tensors (None: computed here).
+    list of :class:`StepCosts` tensors (None: computed here, with `lamb` or `gamma`).
 
     Returns float32 (B, *shape).
     """
@@ -201,7 +222,7 @@ def _raster_sweeps(image, seeds, spacing, lamb, iterations, costs=None):
         for axis in range(ndim):
             for direction in (1, -1):
                 if costs is None:
-                    cost = _step_costs(padded_image, axis, direction, spacing, lamb)
+                    cost = _step_costs(padded_image, axis, direction, spacing, lamb, gamma=gamma)
                 else:
                     cost = costs[len(sweeps)]
                 sweeps.append(_SweepPlan(dist, axis, direction, cost))
@@ -261,7 +282,7 @@ def _plane_views(padded, axis):
     return windows.movedim(tuple(range(-n_stencil, 0)), tuple(range(1, n_stencil + 1))), centres
 
 
-def _step_costs(padded_image, axis, direction, spacing, lamb, dtype=None):
+def _step_costs(padded_image, axis, direction, spacing, lamb, dtype=None, gamma=None):
     """Step costs into each plane from its predecessor in the sweep.
 
     `padded_image` is (1, *spatial + 2). Returns a contiguous tensor of
@@ -270,7 +291,7 @@ def _step_costs(padded_image, axis, direction, spacing, lamb, dtype=None):
     plane t (interior indices; entries that come from the padding are finite
     but never used). Computed in float32, a few planes at a time (the
     temporaries stay in the CPU's cache; a float16 result needs no float32
-    copy of the whole).
+    copy of the whole). `gamma` (not None) selects GeoS's cost instead of `lamb`'s.
     """
     import torch  # deferred: torch on first use: the package imports without it
 
@@ -294,7 +315,9 @@ def _step_costs(padded_image, axis, direction, spacing, lamb, dtype=None):
     for start in range(0, length, chunk):
         part = slice(start, min(length, start + chunk))
         diff = (previous[part] - current[part]).abs_()
-        if lamb == 1.0:
+        if gamma is not None:
+            out[part] = torch.hypot(diff.mul_(gamma), step_mm)
+        elif lamb == 1.0:
             out[part] = diff.add_(1e-5).mul_(step_mm)
         else:
             out[part] = step_mm / ((1.0 - lamb) + lamb / diff.add_(1e-5))

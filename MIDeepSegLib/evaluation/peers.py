@@ -227,7 +227,7 @@ def random_walker(image, spacing, fg_points, bg_points, box=None, *, beta=3000.0
     return _paste((out == 1).astype(np.uint8), box, shape)
 
 
-def geos(image, spacing, fg_points, bg_points, box=None, *, iterations="default", device=None):
+def geos(image, spacing, fg_points, bg_points, box=None, *, gamma=None, iterations="default", device=None):
     """GeoS-style geodesic segmentation: the label of the geodesically nearer seed set.
 
     Parameters
@@ -256,7 +256,8 @@ def geos(image, spacing, fg_points, bg_points, box=None, *, iterations="default"
     unit, fg, bg, _, spacing, box, shape = _prepare(image, spacing, fg_points, bg_points, box)
     if iterations == "default":
         iterations = DEFAULT_ITERATIONS[unit.ndim]
-    dist_fg, dist_bg = geodesic_distances(unit, [fg, bg], spacing, iterations=iterations, device=device)
+    dist_fg, dist_bg = geodesic_distances(unit, [fg, bg], spacing, iterations=iterations, device=device,
+                                          gamma=gamma)
     mask = (dist_fg < dist_bg) | fg
     mask &= ~bg
     return _paste(mask.astype(np.uint8), box, shape)

@@ -105,6 +105,45 @@ def test_geos_step_cost_keeps_the_path_length():
     assert geodesic_distances(image, [seeds], (1.0, 2.0))[0][2, 5] < 1e-3
 
 
+@pytest.mark.parametrize("ndim", [2, 3])
+@pytest.mark.parametrize("gamma", [None, 50.0])
+def test_soft_seeds_equal_dijkstra_from_a_virtual_source(ndim, gamma):
+    """start: GeoS's generalised distance min_q (start(q) + d(q, p)), exact against Dijkstra."""
+    rng = np.random.default_rng(60 + ndim)
+    image = _image("smooth", SHAPES[ndim], rng)
+    start = (20.0 * rng.random(SHAPES[ndim])).astype(np.float32)
+    start[rng.random(SHAPES[ndim]) < 0.5] = np.inf                  # half the voxels are no seed at all
+    start[tuple(n // 2 for n in SHAPES[ndim])] = 0.0                 # and one is a hard seed
+    spacing = SPACINGS[ndim][True]
+    d = geodesic_distances(image, None, spacing, gamma=gamma, start=[start])[0]
+    ref = dijkstra_reference(image, None, spacing, gamma=gamma, start=start)
+    _assert_close_to_reference(d, ref)
+    assert np.all(d <= start)
+    assert (d < start).any()                                         # paths from other seeds are cheaper
+
+
+def test_start_of_zeros_and_inf_equals_seed_masks():
+    rng = np.random.default_rng(5)
+    image = _image("noise", SHAPES[3], rng)
+    seeds = random_seeds(SHAPES[3], rng, count=3)
+    by_mask = geodesic_distances(image, [seeds, ~seeds], SPACING_3D, iterations=2)
+    by_start = geodesic_distances(image, None, SPACING_3D, iterations=2,
+                                  start=[np.where(seeds, 0.0, np.inf), np.where(seeds, np.inf, 0.0)])
+    for a, b in zip(by_mask, by_start):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"start": [np.full((4, 4), np.inf)]}, "inf everywhere"), ({"start": [np.full((4, 4), -1.0)]}, ">= 0"),
+    ({"start": [np.full((4, 4), np.nan)]}, "contains NaN"), ({"start": [np.zeros((4, 5))]}, "shape"),
+    ({"start": []}, "start is empty"), ({"start": [np.zeros((4, 4))], "backend": "geodistk"}, "torch"),
+    ({"start": [np.zeros((4, 4))], "seed_masks": [np.ones((4, 4), bool)]}, "not both")])
+def test_start_bad_input(kwargs, match):
+    kwargs = dict({"seed_masks": None}, **kwargs)
+    with pytest.raises(ValueError, match=match):
+        geodesic_distances(np.zeros((4, 4), np.float32), **kwargs)
+
+
 @pytest.mark.parametrize("kwargs, match", [
     ({"gamma": 0.0}, "gamma must be"), ({"gamma": float("nan")}, "gamma must be"),
     ({"gamma": 5.0, "lamb": 0.5}, "replaces lamb"), ({"gamma": 5.0, "backend": "geodistk"}, "replaces lamb")])

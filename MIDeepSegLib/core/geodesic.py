@@ -15,7 +15,9 @@ along the path)
     cost(p, q) = sqrt(|p - q|_mm^2 + gamma^2 (I_p - I_q)^2)
 
 which keeps the spatial path length (no mixing weight of GeodisTK's form
-does: as |I_p - I_q| -> 0 its cost goes to 0 for every lamb > 0).
+does: as |I_p - I_q| -> 0 its cost goes to 0 for every lamb > 0). With
+``start`` instead of seed masks it computes GeoS's *generalised* geodesic
+distance to a soft seed set, min over q of (start(q) + path cost from q).
 
 How it is computed
 ------------------
@@ -102,7 +104,7 @@ def geodesic_distance(image, seeds, spacing=None, lamb=1.0, iterations=None, dev
 
 
 def geodesic_distances(image, seed_masks, spacing=None, lamb=1.0, iterations=None, device=None, *,
-                       backend="torch", costs=None, gamma=None):
+                       backend="torch", costs=None, gamma=None, start=None):
     """Geodesic distances to several seed sets on one image, in one pass.
 
     Same as ``[geodesic_distance(image, s, ...) for s in seed_masks]`` but the
@@ -119,11 +121,26 @@ def geodesic_distances(image, seed_masks, spacing=None, lamb=1.0, iterations=Non
     ``sqrt(|p - q|_mm^2 + gamma^2 (I_p - I_q)^2)`` instead of the `lamb` form
     (see the module notes); `lamb` must then stay 1, and `costs` and the
     GeodisTK backend are not available with it.
+
+    `start`, a list of float arrays of the image's shape (mm, >= 0 or +inf),
+    replaces `seed_masks` (pass None for them): each voxel q starts at
+    distance start(q) instead of 0 (seed) or +inf (not a seed), so the result
+    is GeoS's generalised geodesic distance min_q (start(q) + d(q, p)) to a
+    soft seed set (Criminisi et al., 2008). Torch backend only.
     """
     image = check_image(image)
-    seed_masks = [check_mask(s, image.shape, name="seeds", allow_empty=False) for s in seed_masks]
-    if not seed_masks:
-        raise ValueError("seed_masks is empty: give at least one seed mask")
+    if start is not None:
+        if seed_masks is not None:
+            raise ValueError("give seed_masks or start, not both")
+        if backend != "torch":
+            raise ValueError("start (soft seeds) works with backend='torch' only, got {!r}".format(backend))
+        seed_masks = [_check_start(s, image.shape) for s in start]
+        if not seed_masks:
+            raise ValueError("start is empty: give at least one array of start distances")
+    else:
+        seed_masks = [check_mask(s, image.shape, name="seeds", allow_empty=False) for s in seed_masks]
+        if not seed_masks:
+            raise ValueError("seed_masks is empty: give at least one seed mask")
     spacing = check_spacing(spacing, image.ndim)
     lamb = float(lamb)
     if not 0.0 <= lamb <= 1.0:
@@ -159,6 +176,21 @@ def geodesic_distances(image, seed_masks, spacing=None, lamb=1.0, iterations=Non
                               torch.from_numpy(np.stack(seed_masks)).to(dev), spacing, lamb, iterations,
                               None if costs is None else costs.tensors, gamma)
     return list(dist.cpu().numpy())
+
+
+def _check_start(start, shape):
+    """`start` distances as contiguous float32 of `shape`: no NaN, >= 0, at least one finite."""
+    arr = np.asarray(start)
+    if arr.shape != tuple(shape):
+        raise ValueError("start must have the image's shape {}, got {}".format(tuple(shape), arr.shape))
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    if np.isnan(arr).any():
+        raise ValueError("start contains NaN; start distances must be >= 0 or +inf")
+    if (arr < 0).any():
+        raise ValueError("start distances must be >= 0 or +inf, got a minimum of {}".format(float(arr.min())))
+    if not np.isfinite(arr).any():
+        raise ValueError("start is +inf everywhere: at least one voxel must have a finite start distance")
+    return arr
 
 
 class StepCosts:
@@ -200,8 +232,8 @@ class StepCosts:
 
 
 def _raster_sweeps(image, seeds, spacing, lamb, iterations, costs=None, gamma=None):
-    """Torch core: `image` float32 (*shape), `seeds` bool (B, *shape), same device; `costs` the
-    list of :class:`StepCosts` tensors (None: computed here, with `lamb` or `gamma`).
+    """Torch core: `image` float32 (*shape), `seeds` bool (B, *shape) or float32 start distances,
+    same device; `costs` the list of :class:`StepCosts` tensors (None: computed here, with `lamb` or `gamma`).
 
     Returns float32 (B, *shape).
     """
@@ -213,7 +245,7 @@ def _raster_sweeps(image, seeds, spacing, lamb, iterations, costs=None, gamma=No
     dist = torch.full((seeds.shape[0],) + tuple(n + 2 for n in image.shape), math.inf,
                       dtype=torch.float32, device=image.device)
     interior = (slice(None),) + tuple(slice(1, -1) for _ in range(ndim))
-    dist[interior] = torch.where(seeds, 0.0, math.inf)
+    dist[interior] = torch.where(seeds, 0.0, math.inf) if seeds.dtype == torch.bool else seeds
     if costs is None:
         padded_image = torch.nn.functional.pad(image[None, None], (1, 1) * ndim, mode="replicate")[0]
 

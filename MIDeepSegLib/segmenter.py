@@ -15,10 +15,9 @@ from scipy import ndimage
 from ._checks import check_points, check_probability, check_spacing
 from .core.crop import box_shape, box_union, relaxed_bbox, shift_points
 from .model.preprocess import network_input, resize
-from .core.refinement import click_reach_mm, click_reaches, prepare_cache, refine_gc, refine_ifgc
-from .settings import (BACKGROUND_REACH_FRACTION, DISTANCE_SCALE, INITIAL_FUSION, LAM, POINT_REACH_FRACTION,
-                       SMOOTHING_VOX, for_dimension,
-                       REACH_FRACTION, SIGMA)
+from .core.refinement import click_clearance_mm, click_reach_mm, click_reaches, prepare_cache, refine_gc, refine_ifgc
+from .settings import (BACKGROUND_REACH_FRACTION, DISTANCE_SCALE, INITIAL_FUSION, LAM, MAX_REACH_FRACTION,
+                       POINT_REACH_FRACTION, REACH_FRACTION, REACH_GROWTH, SIGMA, SMOOTHING_VOX, for_dimension)
 
 #: Fewest distinct interior margin points accepted. The crop is their relaxed
 #: bounding box and the network was trained with 3-4 (2D) / 5-6 (3D) points
@@ -86,15 +85,23 @@ class Result:
 
 
 class _State:
-    """One entry of the undo history."""
+    """One entry of the undo history.
 
-    def __init__(self, points, foreground, background, cnn_box, cnn_probability, result):
+    `clearance`: per foreground and background click (dict of (N,) float arrays), see
+    :meth:`Segmenter._clearance`. `start`: the Result of the initial step (or :meth:`Segmenter.start`) that
+    this state's clicks refine (the state's own for that step).
+    """
+
+    def __init__(self, points, foreground, background, cnn_box, cnn_probability, result, clearance=None,
+                 start=None):
         self.points = points
         self.foreground = foreground
         self.background = background
         self.cnn_box = cnn_box
         self.cnn_probability = cnn_probability
         self.result = result
+        self.clearance = clearance if clearance is not None else {"fg": np.zeros(0), "bg": np.zeros(0)}
+        self.start = result if start is None else start
 
 
 class Segmenter:
@@ -142,6 +149,14 @@ class Segmenter:
         The same for the interior margin points (the foreground clicks keep
         `reach`): they surround the object, so they can reach further. A dict
         gives it per dimension ({"2d": ..., "3d": ...}, as in the settings).
+    reach_growth : float >= 0
+        A click far from the current mask (foreground) or from the current
+        background (background click) marks a large error, so its reach grows
+        to `reach_growth` x that distance in mm when this is more than
+        `reach` (or `background_reach`) gives, up to `max_reach` x the mean
+        extent of the working region. 0: every click has the fixed reach.
+    max_reach : float
+        That limit, as a fraction of the extent like `reach`.
     initial_fusion : bool
         :meth:`initial` fuses the CNN's probability with the interior margin
         points and cuts the graph (IF-GC with the points as the only clicks,
@@ -175,7 +190,7 @@ class Segmenter:
     def __init__(self, image, spacing=None, model="3d", device="auto", *, lam=LAM, sigma=SIGMA, margin_mm=None,
                  iterations="default", connectivity=None, distance_scale=DISTANCE_SCALE, reach=REACH_FRACTION,
                  background_reach=BACKGROUND_REACH_FRACTION, point_reach=POINT_REACH_FRACTION,
-                 initial_fusion=INITIAL_FUSION, smoothing=SMOOTHING_VOX, exact=False, refinement="ifgc"):
+                 reach_growth=REACH_GROWTH, max_reach=MAX_REACH_FRACTION, initial_fusion=INITIAL_FUSION, smoothing=SMOOTHING_VOX, exact=False, refinement="ifgc"):
         from ._device import resolve_device  # deferred: loads torch, on first use
 
         self.image = _check_session_image(image)
@@ -203,6 +218,10 @@ class Segmenter:
         click_reaches((1,) * self.image.ndim, None, reach, background_reach)  # validates both
         click_reaches((1,) * self.image.ndim, None, point_reach, None)
         self.reach, self.background_reach, self.point_reach = reach, background_reach, point_reach
+        click_reach_mm((1,) * self.image.ndim, None, max_reach)  # validates it
+        if not float(reach_growth) >= 0:
+            raise ValueError("reach_growth must be >= 0 (0: fixed reaches), got {}".format(reach_growth))
+        self.reach_growth, self.max_reach = float(reach_growth), float(max_reach)
         self.initial_fusion = bool(initial_fusion)
         self.smoothing = float(smoothing)
         if not self.smoothing >= 0:
@@ -291,6 +310,7 @@ class Segmenter:
             # their distance maps now (counted in "postprocess"), so that a click computes only its own.
             self._cache = {"box": box, "refine": {}, "crop": crop}
             prepare_cache(crop, local, self.spacing, iterations=self.iterations, device=self.device,
+                          reach_mm=click_reach_mm(crop.shape, self.spacing, self.point_reach),
                           smoothing=self.smoothing, cache=self._cache["refine"])
         if self.initial_fusion and self.refinement == "ifgc":
             # The network under-segments real organs (precision ~0.9, recall ~0.6 on the tuning organs):
@@ -383,6 +403,7 @@ class Segmenter:
         if self._cache.get("box") != box:
             self._cache = {"box": box, "refine": {}, "crop": self._crop(box)}
         crop = self._cache["crop"]
+        clearance = self._clearance(state, new_fg, new_bg)
         cnn_probability = np.zeros(box_shape(box), np.float32)
         inner = tuple(slice(c.start - b.start, c.stop - b.start) for c, b in zip(state.cnn_box, box))
         cnn_probability[inner] = state.cnn_probability
@@ -394,11 +415,12 @@ class Segmenter:
                                 connectivity=self.connectivity, smoothing=self.smoothing)
         else:
             refined = self._refine_crop(crop, cnn_probability, shift_points(state.points, box),
-                                        shift_points(all_fg, box), shift_points(all_bg, box))
+                                        shift_points(all_fg, box), shift_points(all_bg, box), clearance)
         timings.update(refined.timings)
         timings["total"] = time.perf_counter() - start
         result = Result(self.image.shape, box, refined.mask, refined.probability, timings)
-        self._history.append(_State(state.points, all_fg, all_bg, state.cnn_box, state.cnn_probability, result))
+        self._history.append(_State(state.points, all_fg, all_bg, state.cnn_box, state.cnn_probability, result,
+                                    clearance, state.start))
         return result
 
     def undo(self):
@@ -421,14 +443,54 @@ class Segmenter:
 
     # -- helpers -----------------------------------------------------------------
 
-    def _refine_crop(self, crop, probability, points, foreground, background):
-        """IF-GC on the current working region with the session's settings (crop coordinates)."""
+    def _clearance(self, state, new_fg, new_bg):
+        """`state`'s click clearances (:class:`_State`) with the new clicks'.
+
+        A click's clearance is its distance in mm to the nearest voxel that had its label after
+        :meth:`initial` (`state.start`), or to an earlier click of its kind if that is nearer: then it depends only on
+        the clicks and not on the order of foreground and background clicks, and a session that replays
+        them at once (:class:`~MIDeepSegLib.session.ClickSession`) gets the same reaches.
+
+        A clearance larger than the initial object's radius counts as 0 (the fixed reach): such a
+        click is not in the middle of a wide missed part next to the mask but on a part apart from it,
+        such as a thin tail, whose width its distance says nothing about. Measured (issue 12): the
+        organ tuning set's foreground clicks lay 0.14-0.9 radii from the initial mask, the Colin27
+        deep grey structures' first clicks 1.0-2.5 radii, and a longer reach there leaked (+1 click
+        0.776 -> 0.758).
+        """
+        first = state.start
+        radius = _equivalent_radius_mm(first.mask_crop, self.spacing)
+        # Beyond this a larger clearance would not raise the reach (unless clicks grow the region a lot).
+        top = click_reach_mm(box_shape(first.box), self.spacing, self.max_reach) / max(self.reach_growth, 1.0)
+        limit = max(top, radius) + max(self.spacing)
+        clearance = {}
+        for kind, earlier, new in (("fg", state.foreground, new_fg), ("bg", state.background, new_bg)):
+            values = list(state.clearance[kind])
+            for click in new:
+                value = click_clearance_mm(first.mask_crop, first.box, click, kind == "fg", self.spacing, limit)
+                if len(earlier):
+                    value = min(value, float(np.sqrt(((((earlier - click) * self.spacing) ** 2).sum(1)).min())))
+                values.append(value if value <= radius else 0.0)
+                earlier = np.vstack([earlier, click])
+            clearance[kind] = np.array(values, dtype=float)
+        return clearance
+
+    def _refine_crop(self, crop, probability, points, foreground, background, clearance=None):
+        """IF-GC on the current working region with the session's settings (crop coordinates).
+
+        `clearance`: the clicks' clearances in mm (:class:`_State`); none: every click has the fixed reach.
+        """
+        reaches = click_reaches(crop.shape, self.spacing, self.reach, self.background_reach)
+        if clearance is not None and self.reach_growth > 0:
+            top = click_reach_mm(crop.shape, self.spacing, self.max_reach)
+            for key, kind in (("reach_mm", "fg"), ("background_reach_mm", "bg")):
+                if reaches[key] is not None:
+                    reaches[key] = np.clip(self.reach_growth * clearance[kind], reaches[key], max(reaches[key], top))
         return refine_ifgc(crop, probability, foreground, background, self.spacing, lam=self.lam, sigma=self.sigma,
                            iterations=self.iterations, device=self.device, connectivity=self.connectivity,
                            distance_scale=self.distance_scale, anchors=points, smoothing=self.smoothing,
                            anchor_reach_mm=click_reach_mm(crop.shape, self.spacing, self.point_reach),
-                           exact=self.exact, cache=self._cache.get("refine"),
-                           **click_reaches(crop.shape, self.spacing, self.reach, self.background_reach))
+                           exact=self.exact, cache=self._cache.get("refine"), **reaches)
 
     def _crop(self, box):
         crop = np.asarray(self.image[box], dtype=np.float32)
@@ -484,6 +546,12 @@ def _check_points_span_3d(points, spacing):
         "axis (put points near its extreme points on several slices: top, bottom, front, back, left, right). "
         "To segment one slice, use 2D mode: the CLI's {}, or the 2D model on the slice "
         "(Segmenter(slice, model='2d'))".format(len(points), where, option))
+
+
+def _equivalent_radius_mm(mask, spacing):
+    """Radius in mm of the ball (3D) or disc (2D) with the volume (area) of `mask`."""
+    size = float(np.count_nonzero(mask)) * float(np.prod(spacing))
+    return (size * 3.0 / (4.0 * np.pi)) ** (1.0 / 3.0) if mask.ndim == 3 else float(np.sqrt(size / np.pi))
 
 
 def _components_at(mask, points):

@@ -20,6 +20,7 @@ from MIDeepSegLib.core.refinement import (
     BACKGROUND_REACH_FRACTION,
     DISTANCE_SCALE,
     REACH_FRACTION,
+    click_clearance_mm,
     click_reach_mm,
     click_reaches,
     refine_gc,
@@ -327,3 +328,49 @@ def test_region_intensities_rescale_then_smooth():
     assert np.abs(np.diff(smoothed, axis=2)).mean() < 0.6 * np.abs(np.diff(rescale_unit(image), axis=2)).mean()
     with pytest.raises(ValueError, match="smoothing"):
         region_intensities(image, -1.0)
+
+
+def test_click_clearance_mm_is_the_distance_to_the_label_the_click_asks_for():
+    spacing = (2.5, 1.0, 1.0)
+    mask = np.zeros((10, 30, 30), np.uint8)
+    mask[3:7, 5:15, 5:15] = 1
+    box = (slice(4, 14), slice(10, 40), slice(0, 30))  # where `mask` lies in the image
+    # A foreground click 6 voxels (6 mm) beyond the mask's last column, 1 slice (2.5 mm) above its top.
+    click = [4 + 2 - 0, 10 + 10, 14 + 6]
+    expected = np.hypot(2.5, 6.0)
+    assert click_clearance_mm(mask, box, click, True, spacing, 50.0) == pytest.approx(expected, abs=1e-4)
+    assert click_clearance_mm(mask, box, click, True, spacing, 4.0) == 4.0  # nothing within the limit
+    assert click_clearance_mm(mask, box, click, False, spacing, 50.0) == 0.0  # it is background already
+    # A background click in the mask's centre: 5 voxels (5 mm) to the nearest background along x or y.
+    inside = [4 + 5, 10 + 9, 9]
+    assert click_clearance_mm(mask, box, inside, False, spacing, 50.0) == pytest.approx(5.0)
+    # The image outside the mask's box is background: a click near the box's edge sees it there.
+    mask[:] = 1
+    edge = [4 + 5, 10 + 2, 15]
+    assert click_clearance_mm(mask, box, edge, False, spacing, 50.0) == pytest.approx(3.0)
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_a_reach_per_click(ndim):
+    """One reach per click: the same as one value for all when they agree; a click with a longer reach
+    spreads its evidence further than with its own short one, and the cached path matches the exact one."""
+    image, truth, prob, _, false_pos, fg_click, bg_click, spacing = _case(ndim, seed=4)
+    other = list(np.argwhere(truth & (prob > 0.5))[0])
+    fg = [fg_click, other]
+    short = click_reach_mm(image.shape, spacing, 0.1)
+    one = refine_ifgc(image, prob, fg, [bg_click], spacing, reach_mm=short, background_reach_mm=short, exact=True)
+    each = refine_ifgc(image, prob, fg, [bg_click], spacing, reach_mm=[short, short], background_reach_mm=[short],
+                       exact=True)
+    np.testing.assert_array_equal(each.probability, one.probability)
+    longer = refine_ifgc(image, prob, fg, [bg_click], spacing, reach_mm=[4 * short, short],
+                         background_reach_mm=[short], exact=True)
+    assert longer.probability.sum() > one.probability.sum() + 1.0
+    cache = {}
+    for reach in ([short], [short, 4 * short]):  # the second call adds a click with its own reach
+        fast = refine_ifgc(image, prob, fg[:len(reach)], [], spacing, reach_mm=reach, cache=cache)
+        exact = refine_ifgc(image, prob, fg[:len(reach)], [], spacing, reach_mm=reach, exact=True)
+        np.testing.assert_allclose(fast.probability, exact.probability, atol=2e-3)
+    with pytest.raises(ValueError, match="one value or one per seed"):
+        refine_ifgc(image, prob, fg, [], spacing, reach_mm=[short])
+    with pytest.raises(ValueError, match="reach_mm must be > 0"):
+        refine_ifgc(image, prob, fg, [], spacing, reach_mm=[short, 0.0])

@@ -559,3 +559,36 @@ def test_property_2d(models, case):
 @given(case=sessions(3))
 def test_property_3d(models, case):
     _check_session(models, 3, *case)
+
+
+def test_a_click_far_from_the_mask_reaches_further():
+    """A foreground click deep inside a large missed part (far from the mask) gets a longer reach: it
+    recovers more of that part than a click with the fixed reach, and leaks no more into the background.
+    A session that replays the clicks at once gets the same reaches (they depend on the clicks only)."""
+    rng = np.random.default_rng(0)
+    shape, spacing = (40, 64, 64), (2.0, 1.0, 1.0)
+    zz, yy, xx = np.indices(shape)
+    truth = ((zz - 20) * 2.0) ** 2 + (yy - 32) ** 2 + (xx - 32) ** 2 <= 26 ** 2  # a 52 mm ball
+    image = (np.where(truth, 100.0, 20.0) + rng.normal(0, 3, shape)).astype(np.float32)
+    probability = np.where(truth & (xx < 26), 0.9, 0.1).astype(np.float32)  # misses two thirds of the ball
+    points = np.array([[20, 10, 20], [20, 54, 20], [8, 32, 20], [32, 32, 20], [20, 32, 8], [20, 32, 56]], float)
+    click = [20, 32, 42]  # deep in the missed part: 17 mm from the stand-in mask
+    masks = {}
+    for growth in (0.0, 4.0):
+        seg = Segmenter(image, spacing, model=None, margin_mm=5.0, reach_growth=growth)
+        seg.start(points, probability)
+        masks[growth] = seg.refine(foreground=[click]).mask.astype(bool)
+    # 17 mm, but the search stops where the reach reaches its limit: max_reach x extent / reach_growth, 7.3 mm.
+    assert seg._history[-1].clearance["fg"][0] > 7.0
+    missed = truth & (xx >= 26)
+    assert masks[4.0][missed].mean() > masks[0.0][missed].mean() + 0.1
+    assert masks[4.0][~truth].sum() <= masks[0.0][~truth].sum() + 50
+    # A click farther from the mask than the mask's own radius (a part apart from it) keeps the fixed reach.
+    small = (((zz - 20) * 2.0) ** 2 + (yy - 32) ** 2 + (xx - 20) ** 2 <= 5 ** 2).astype(np.float32)
+    seg.start(points[:1] * 0 + [[20, 32, 20]], small)
+    seg.refine(foreground=[click])
+    assert seg._history[-1].clearance["fg"][0] == 0.0
+    with pytest.raises(ValueError, match="reach_growth"):
+        Segmenter(image, spacing, model=None, margin_mm=5.0, reach_growth=-1.0)
+    with pytest.raises(ValueError, match="reach"):
+        Segmenter(image, spacing, model=None, margin_mm=5.0, max_reach=0.0)

@@ -65,15 +65,18 @@ def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam
         The fusion's distances are measured on the crop rescaled to
         [0, distance_scale] (see the module notes); a dict gives it per
         dimension (default: the settings' value for the image's).
-    reach_mm : float > 0, optional
-        Adds (Euclidean distance to the nearest foreground seed in mm) /
-        reach_mm to D^f, so the foreground seeds' weight decays with distance
-        even across homogeneous tissue (see the module notes). None: the
-        paper's pure geodesic distances.
-    background_reach_mm : float > 0, optional
+    reach_mm : float > 0 or (N,) array_like of them, optional
+        Adds min over the foreground clicks i of (Euclidean distance to click
+        i in mm) / reach_i to D^f, so the foreground seeds' weight decays with
+        distance even across homogeneous tissue (see the module notes). One
+        value for every click, or one per click, in the order of
+        `foreground` (the Segmenter lets a click far from the current mask
+        reach further: :func:`click_clearance_mm`). None: the paper's pure
+        geodesic distances.
+    background_reach_mm : float > 0 or (M,) array_like of them, optional
         The same for the background clicks and D^b.
     anchors : (M, ndim) array_like, optional
-        More foreground seeds with their own reach, `anchor_reach_mm` (the
+        More foreground seeds with their own reach, `anchor_reach_mm` (one float; the
         Segmenter passes the interior margin points here: they lie all
         around the object, so they may reach further than a click). D^f is
         then the geodesic distance to all foreground seeds plus the smaller
@@ -85,10 +88,9 @@ def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam
     exact : bool
         False (default): the graph cut is solved only where the labelling is
         in doubt (:func:`~MIDeepSegLib.core.reduced_cut.reduced_graph_cut`, the same
-        minimum of Eq. 8), Euclidean distances to the seed points are computed
-        directly in float32, and `cache` is used. True: the full-region
-        max-flow of :func:`~MIDeepSegLib.core.graphcut.graph_cut` and
-        ``scipy.ndimage.distance_transform_edt``, as before (the reference the
+        minimum of Eq. 8) and `cache` is used. True: the full-region max-flow
+        of :func:`~MIDeepSegLib.core.graphcut.graph_cut` and full-resolution
+        geodesic distances, recomputed for every seed (the reference the
         benchmarks compare with). ``backend="simplecrf"`` always solves the
         full region.
     cache : dict, optional
@@ -113,17 +115,20 @@ def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam
     Refinement(mask, probability=R^f, timings={"geodesic", "fusion", "graphcut"})
     """
     image, probability, fg, bg, spacing = _prepare(image, probability, foreground, background, spacing)
-    anchor = points_to_mask(check_points(anchors, image.shape, name="anchors"), image.shape)
+    anchors = check_points(anchors, image.shape, name="anchors")
+    anchor = points_to_mask(anchors, image.shape)
     distance_scale = for_dimension(distance_scale, image.ndim)
     if (anchor & bg).any():
         raise ValueError("an interior margin point (anchor) and a background click fall on the same voxel {}".format(
             tuple(int(i) for i in np.argwhere(anchor & bg)[0])))
     if not distance_scale > 0:
         raise ValueError("distance_scale must be > 0, got {}".format(distance_scale))
-    for name, value in (("reach_mm", reach_mm), ("background_reach_mm", background_reach_mm),
-                        ("anchor_reach_mm", anchor_reach_mm)):
-        if value is not None and not value > 0:
-            raise ValueError("{} must be > 0 or None, got {}".format(name, value))
+    # kind -> (seed voxels (N, ndim), reach per seed in mm or None)
+    seeds = {kind: (_voxels(points, image.shape), _per_seed(reach, len(points), name))
+             for kind, points, reach, name in (
+                 ("anchor", anchors, anchor_reach_mm, "anchor_reach_mm"),
+                 ("fg", check_points(foreground, image.shape), reach_mm, "reach_mm"),
+                 ("bg", check_points(background, image.shape), background_reach_mm, "background_reach_mm"))}
     timings = {}
     start = time.perf_counter()
     if iterations == "default":
@@ -131,29 +136,16 @@ def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam
     if exact or cache is None:
         cache = {}
     unit = _region_cache(image, spacing, iterations, device, cache, smoothing)
-    dist_fg = dist_bg = np.inf
     if exact:
-        clicks_fg, fg = fg, fg | anchor
-        seed_sets = [m for m in (fg, bg) if m.any()]
-        dists = geodesic_distances(unit, seed_sets, spacing, iterations=iterations, device=device) \
-            if seed_sets else []
-        # lamb=1: D is linear in the intensity scale, so scaling D scales the image.
-        dist_fg = distance_scale * dists.pop(0) if fg.any() else np.inf
-        dist_bg = distance_scale * dists.pop(0) if bg.any() else np.inf
-        terms = [ndimage.distance_transform_edt(~group, sampling=spacing) / reach if reach is not None else 0.0
-                 for group, reach in ((clicks_fg, reach_mm), (anchor, anchor_reach_mm)) if group.any()]
-        if terms:
-            dist_fg = dist_fg + (np.minimum(*terms) if len(terms) == 2 else terms[0])
-        if background_reach_mm is not None and bg.any():
-            dist_bg = dist_bg + ndimage.distance_transform_edt(~bg, sampling=spacing) / background_reach_mm
+        maps = _exact_seed_distances(unit, seeds, spacing, iterations, device)
     else:
-        maps = _seed_distances(unit, {"anchor": anchor, "fg": fg, "bg": bg}, spacing, iterations, device, cache)
-        parts = [(maps[kind], reach) for kind, reach in (("fg", reach_mm), ("anchor", anchor_reach_mm))
-                 if kind in maps]
-        if parts:
-            dist_fg = _combine_foreground(parts, distance_scale)
-        if "bg" in maps:
-            dist_bg = _combine(maps["bg"], distance_scale, background_reach_mm)
+        maps = _seed_distances(unit, seeds, spacing, iterations, device, cache)
+    dist_fg = dist_bg = np.inf
+    parts = [maps[kind] for kind in ("fg", "anchor") if kind in maps]
+    if parts:
+        dist_fg = _combine_foreground(parts, distance_scale)
+    if "bg" in maps:
+        dist_bg = _combine(maps["bg"], distance_scale)
     timings["geodesic"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -171,7 +163,8 @@ def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam
     return Refinement(mask, fused, timings)
 
 
-def prepare_cache(image, foreground, spacing=None, *, iterations="default", device=None, smoothing=0.0, cache):
+def prepare_cache(image, foreground, spacing=None, *, reach_mm=None, iterations="default", device=None,
+                  smoothing=0.0, cache):
     """Fill `cache` for :func:`refine_ifgc` with the anchors' distance maps ahead of the clicks.
 
     The Segmenter calls this in its initial step with the interior margin
@@ -185,6 +178,8 @@ def prepare_cache(image, foreground, spacing=None, *, iterations="default", devi
         The region's intensities (the same array refine_ifgc will get).
     foreground : (N, ndim) array_like
         The seeds, voxel coordinates in the region, array order.
+    reach_mm : float > 0, optional
+        Their reach (the `anchor_reach_mm` refine_ifgc will get).
     smoothing : float >= 0
         As in :func:`refine_ifgc` (the value its calls will pass).
     cache : dict
@@ -192,11 +187,12 @@ def prepare_cache(image, foreground, spacing=None, *, iterations="default", devi
     """
     image = check_image(image)
     spacing = check_spacing(spacing, image.ndim)
-    fg = points_to_mask(check_points(foreground, image.shape, name="foreground"), image.shape)
+    points = _voxels(check_points(foreground, image.shape, name="foreground"), image.shape)
     if iterations == "default":
         iterations = DEFAULT_ITERATIONS[image.ndim]
     unit = _region_cache(image, spacing, iterations, device, cache, smoothing)
-    _seed_distances(unit, {"anchor": fg}, spacing, iterations, device, cache)
+    _seed_distances(unit, {"anchor": (points, _per_seed(reach_mm, len(points), "reach_mm"))}, spacing,
+                    iterations, device, cache)
 
 
 def region_intensities(image, smoothing=0.0):
@@ -242,23 +238,63 @@ def _region_cache(image, spacing, iterations, device, cache, smoothing):
     return cache["unit"]
 
 
+def _voxels(points, shape):
+    """(N, ndim) float voxel coordinates -> the nearest voxels, (N, ndim) intp (as points_to_mask rounds)."""
+    return np.clip(np.rint(points).astype(np.intp), 0, np.asarray(shape) - 1).reshape(-1, len(shape))
+
+
+def _per_seed(reach, count, name):
+    """A reach (None, one float or one per seed) as None or a float64 array of `count` values > 0."""
+    if reach is None:
+        return None
+    values = np.asarray(reach, dtype=float)
+    if not (values > 0).all():  # also refuses NaN
+        raise ValueError("{} must be > 0 or None, got {}".format(name, values[~(values > 0)].ravel()[0]))
+    if values.ndim == 0:
+        values = np.full(count, float(values))
+    if values.shape != (count,):
+        raise ValueError("{} must be one value or one per seed ({}), got shape {}".format(name, count, values.shape))
+    return values
+
+
+def _seed_keys(points, reaches):
+    """The seeds of one kind as (voxel tuple, reach or None), in their order: what the cache compares."""
+    return [(tuple(int(c) for c in p), None if reaches is None else float(r))
+            for p, r in zip(points, [None] * len(points) if reaches is None else reaches)]
+
+
+def _exact_seed_distances(unit, seeds, spacing, iterations, device):
+    """Per kind of seed with seeds, (geodesic, reach term) float32 maps, full resolution, nothing reused.
+
+    The reach term is min over the seeds of Euclidean mm / reach (None where the kind has no reach).
+    """
+    kinds = [kind for kind, (points, _) in seeds.items() if len(points)]
+    masks = [points_to_mask(seeds[kind][0], unit.shape) for kind in kinds]
+    geodesic = geodesic_distances(unit, masks, spacing, iterations=iterations, device=device) if masks else []
+    out = {}
+    for kind, geo in zip(kinds, geodesic):
+        points, reaches = seeds[kind]
+        out[kind] = (geo, None if reaches is None else point_distance(unit.shape, points, spacing, reaches))
+    return out
+
+
 def _seed_distances(unit, seeds, spacing, iterations, device, cache):
-    """Per kind of seed ("fg", "bg": bool masks), (geodesic, Euclidean mm) float32 maps, from `cache`
-    where its seeds are a subset of these (then only the new seeds are computed)."""
+    """Per kind of seed ("anchor", "fg", "bg": (voxels (N, ndim), reaches (N,) or None)), the (geodesic,
+    reach term) float32 maps of :func:`_exact_seed_distances`, from `cache` where its seeds are a subset
+    of these (then only the new seeds are computed)."""
     maps, todo = {}, []
-    for kind, mask in seeds.items():
-        points = np.argwhere(mask)
+    for kind, (points, reaches) in seeds.items():
         if not len(points):
             continue
+        ordered = _seed_keys(points, reaches)
+        keys = set(ordered)
         known = cache.get(kind)
-        if known is not None:
-            known_points = {tuple(p) for p in known[0]}
-            if known_points <= {tuple(p) for p in points}:
-                new = np.array([p for p in points if tuple(p) not in known_points], dtype=np.intp)
-                todo.append((kind, points, new, known))
-                continue
-        todo.append((kind, points, points, None))
-    needed = [(kind, new) for kind, _, new, _ in todo if len(new)]
+        if known is not None and known[0] <= keys:
+            new = [i for i, key in enumerate(ordered) if key not in known[0]]
+            todo.append((kind, keys, np.asarray(new, dtype=np.intp), known))
+        else:
+            todo.append((kind, keys, np.arange(len(points)), None))
+    needed = [(kind, seeds[kind][0][new]) for kind, _, new, _ in todo if len(new)]
     geodesic = {}
     if needed and unit.size > COARSE_MIN_VOXELS:
         # Large region: approximate maps from a coarser grid (docs/latency.md: Dice vs exact >= 0.995).
@@ -269,68 +305,70 @@ def _seed_distances(unit, seeds, spacing, iterations, device, cache):
     elif needed:
         if "costs" not in cache:
             cache["costs"] = StepCosts(unit, spacing, 1.0, device)
-        masks = []
-        for _, new in needed:
-            m = np.zeros(unit.shape, bool)
-            m[tuple(new.T)] = True
-            masks.append(m)
+        masks = [points_to_mask(new, unit.shape) for _, new in needed]
         for (kind, _), dist in zip(needed, geodesic_distances(unit, masks, spacing, iterations=iterations,
                                                              device=device, costs=cache["costs"])):
             geodesic[kind] = dist
-    for kind, points, new, known in todo:
+    for kind, keys, new, known in todo:
         if not len(new):
-            geo, euclid = known[1], known[2]
+            geo, term = known[1], known[2]
         else:
-            geo, euclid = geodesic[kind], point_distance(unit.shape, new, spacing)
+            points, reaches = seeds[kind]
+            geo = geodesic[kind]
+            term = None if reaches is None else point_distance(unit.shape, points[new], spacing, reaches[new])
             if known is not None:
                 np.minimum(geo, known[1], out=geo)
-                np.minimum(euclid, known[2], out=euclid)
-        cache[kind] = (points, geo, euclid)
-        maps[kind] = (geo, euclid)
+                if term is not None:
+                    np.minimum(term, known[2], out=term)
+        cache[kind] = (keys, geo, term)
+        maps[kind] = (geo, term)
     return maps
 
 
-def _combine(maps, distance_scale, reach):
-    """D = distance_scale x geodesic (+ Euclidean / reach), float32."""
-    geo, euclid = maps
+def _combine(maps, distance_scale):
+    """D = distance_scale x geodesic (+ the reach term), float32."""
+    geo, term = maps
     out = np.multiply(geo, np.float32(distance_scale), dtype=np.float32)
-    if reach is not None:
-        out += euclid * np.float32(1.0 / reach)
+    if term is not None:
+        out += term
     return out
 
 
 def _combine_foreground(parts, distance_scale):
     """D^f from the clicks' and the anchors' maps: distance_scale x the nearer geodesic + the smaller
-    Euclidean term (each group's Euclidean distance / its reach; 0 for a group without a reach)."""
+    reach term (0 if a group has no reach)."""
     if len(parts) == 1:
-        return _combine(parts[0][0], distance_scale, parts[0][1])
-    (geo_a, euclid_a), reach_a = parts[0]
-    (geo_b, euclid_b), reach_b = parts[1]
+        return _combine(parts[0], distance_scale)
+    (geo_a, term_a), (geo_b, term_b) = parts
     out = np.minimum(geo_a, geo_b) * np.float32(distance_scale)
-    if reach_a is not None and reach_b is not None:
-        out += np.minimum(euclid_a * np.float32(1.0 / reach_a), euclid_b * np.float32(1.0 / reach_b))
+    if term_a is not None and term_b is not None:
+        out += np.minimum(term_a, term_b)
     return out.astype(np.float32, copy=False)
 
 
-def point_distance(shape, points, spacing):
-    """Euclidean distance in mm from every voxel to the nearest of a few points.
+def point_distance(shape, points, spacing, reaches=None):
+    """Euclidean distance in mm from every voxel to the nearest of a few points, or in reaches.
 
     Parameters
     ----------
     shape : tuple of int
     points : (N, ndim) int array, voxel coordinates, array order; N >= 1.
     spacing : sequence of float, mm per axis.
+    reaches : (N,) array of float > 0, optional
+        mm per point: then the result is min over the points of distance / reach (unitless).
 
     Returns
     -------
-    float32 ndarray, `shape` (the same values as ``scipy.ndimage.distance_transform_edt`` of the
-    complement of the points' mask, in float32, without its float64 map and index arrays).
+    float32 ndarray, `shape` (without reaches: the same values as
+    ``scipy.ndimage.distance_transform_edt`` of the complement of the points'
+    mask, in float32, without its float64 map and index arrays).
     """
     best = None
-    for point in np.asarray(points):
+    for i, point in enumerate(np.asarray(points)):
         squared = None
         for axis, (n, c, s) in enumerate(zip(shape, point, spacing)):
-            line = ((np.arange(n, dtype=np.float32) - np.float32(c)) * np.float32(s)) ** 2
+            step = s if reaches is None else s / reaches[i]
+            line = ((np.arange(n, dtype=np.float32) - np.float32(c)) * np.float32(step)) ** 2
             line = line.reshape((-1,) + (1,) * (len(shape) - axis - 1))
             squared = line if squared is None else squared + line
         if best is None:
@@ -338,6 +376,50 @@ def point_distance(shape, points, spacing):
         else:
             np.minimum(best, squared, out=best)
     return np.sqrt(best, out=best)
+
+
+def click_clearance_mm(mask, box, click, foreground, spacing, limit_mm):
+    """How far a click lies from the nearest voxel that already has the label it asks for, in mm.
+
+    A user clicks in the middle of what is wrong, so a click far from the
+    current mask (a foreground click) or from the current background (a
+    background click) marks a large error: the Segmenter lets such a click
+    reach further (its reach grows with this clearance, settings.REACH_GROWTH).
+
+    Parameters
+    ----------
+    mask : (H, W) or (D, H, W) bool or uint8 array
+        The current mask inside `box` (everything outside `box` is background).
+    box : tuple of slice
+        Where `mask` lies in the image, array order.
+    click : (ndim,) array_like
+        Voxel coordinates in the image, array order.
+    foreground : bool
+        A foreground click (distance to the mask) or a background one (to the background).
+    spacing : sequence of float, mm per axis.
+    limit_mm : float > 0
+        Only a box of this half-width around the click is searched.
+
+    Returns
+    -------
+    float, mm in [0, limit_mm] (`limit_mm` when no such voxel lies within it).
+    """
+    click = np.rint(np.asarray(click, dtype=float)).astype(np.intp)
+    window = tuple(slice(int(c) - int(limit_mm // s), int(c) + int(limit_mm // s) + 1)
+                   for c, s in zip(click, spacing))
+    labels = np.zeros(tuple(w.stop - w.start for w in window), bool)
+    # The part of the window inside `box`, in window and in mask coordinates.
+    lo = [max(w.start, b.start) for w, b in zip(window, box)]
+    hi = [min(w.stop, b.stop) for w, b in zip(window, box)]
+    if all(h > l for l, h in zip(lo, hi)):
+        labels[tuple(slice(l - w.start, h - w.start) for l, h, w in zip(lo, hi, window))] = \
+            mask[tuple(slice(l - b.start, h - b.start) for l, h, b in zip(lo, hi, box))] != 0
+    wanted = labels if foreground else ~labels
+    if not wanted.any():
+        return float(limit_mm)
+    centre = np.array([c - w.start for c, w in zip(click, window)])
+    nearest = point_distance(labels.shape, centre[None], spacing)[wanted].min()
+    return float(min(limit_mm, nearest))
 
 
 def click_reach_mm(shape, spacing, fraction=REACH_FRACTION):

@@ -85,8 +85,9 @@ def test_symmetric_filter_is_contrast_sensitive():
     np.testing.assert_array_equal(peers._geodesic_close_open(mask, edged, (1.0, 1.0), 3.0, options), mask)
 
 
-@pytest.mark.parametrize("kwargs, match", [({"nu": 0.0}, "nu must be"), ({"nu": np.inf}, "nu must be"),
-                                           ({"theta": -1.0}, "theta must be"), ({"gamma": 0.0}, "gamma must be")])
+@pytest.mark.parametrize("kwargs, match", [
+    ({"nu": 0.0}, "nu must be"), ({"nu": np.inf}, "nu must be"), ({"theta": -1.0}, "theta must be"),
+    ({"gamma": 0.0}, "gamma must be")])
 def test_geos_bad_parameters(kwargs, match):
     image = np.random.default_rng(0).random((20, 20))
     with pytest.raises(ValueError, match=match):

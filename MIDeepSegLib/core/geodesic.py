@@ -151,7 +151,8 @@ def geodesic_distances(image, seed_masks, spacing=None, lamb=1.0, iterations=Non
     if gamma is not None:
         gamma = float(gamma)
         if not (gamma > 0 and math.isfinite(gamma)):
-            raise ValueError("gamma must be a finite number > 0 (mm per unit of intensity), got {!r}".format(gamma))
+            raise ValueError("gamma must be a finite number > 0 (mm per unit of intensity), got {!r}".format(
+                gamma))
         if lamb != 1.0 or costs is not None or backend != "torch":
             raise ValueError("gamma (GeoS's step cost) replaces lamb and works with backend='torch' only, "
                              "without precomputed costs; got lamb={}, backend={!r}, costs {}".format(

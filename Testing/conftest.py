@@ -128,20 +128,23 @@ def euler_rotation(a, b, c):
     return rz @ ry @ rx
 
 
-def dijkstra_reference(image, seeds, spacing=None, lamb=1.0):
+def dijkstra_reference(image, seeds, spacing=None, lamb=1.0, gamma=None, start=None):
     """Exact geodesic distance (float64) on the 8- / 26-neighbour voxel graph.
 
     The step cost from p to a neighbour q is GeodisTK's raster-scan cost,
     ``|p - q|_mm / ((1 - lamb) + lamb / (|I_p - I_q| + 1e-5))`` (symmetric),
+    or with `gamma` GeoS's ``sqrt(|p - q|_mm^2 + gamma^2 (I_p - I_q)^2)``,
     computed in float64 from the float32 image; the shortest paths come from
     ``scipy.sparse.csgraph.dijkstra(min_only=True)``. Unreachable voxels get
-    ``inf``.
+    ``inf``. With `start` (float array, image shape; pass ``seeds=None``) the
+    search starts from one extra node joined to every voxel q of finite
+    start(q) by an edge of that weight: the generalised distance
+    min_q (start(q) + d(q, p)).
     """
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import dijkstra
 
     image = np.asarray(image, dtype=np.float32).astype(np.float64)
-    seeds = np.asarray(seeds, dtype=bool)
     shape = image.shape
     spacing = (1.0,) * image.ndim if spacing is None else tuple(float(s) for s in spacing)
     index = np.arange(image.size).reshape(shape)
@@ -151,14 +154,28 @@ def dijkstra_reference(image, seeds, spacing=None, lamb=1.0):
         dst = tuple(slice(max(0, o), n - max(0, -o)) for o, n in zip(offset, shape))
         step_mm = float(np.sqrt(sum((o * s) ** 2 for o, s in zip(offset, spacing))))
         diff = np.abs(image[src] - image[dst])
-        cost = step_mm / ((1.0 - lamb) + lamb / (diff + 1e-5))
+        if gamma is None:
+            cost = step_mm / ((1.0 - lamb) + lamb / (diff + 1e-5))
+        else:
+            cost = np.sqrt(step_mm ** 2 + (gamma * diff) ** 2)
         rows.append(index[src].ravel())
         cols.append(index[dst].ravel())
         weights.append(cost.ravel())
+    size = image.size
+    if start is not None:
+        start = np.asarray(start, dtype=np.float64).ravel()
+        finite = np.flatnonzero(np.isfinite(start))
+        rows.append(np.full(len(finite), size))
+        cols.append(finite)
+        # A zero weight would be dropped as "no edge" by the sparse matrix; the offset is removed below.
+        weights.append(start[finite] + 1.0)
+        sources, size = [size], size + 1
+    else:
+        sources = np.flatnonzero(np.asarray(seeds, dtype=bool).ravel())
     graph = coo_matrix((np.concatenate(weights), (np.concatenate(rows), np.concatenate(cols))),
-                       shape=(image.size, image.size)).tocsr()
-    dist = dijkstra(graph, directed=True, indices=np.flatnonzero(seeds.ravel()), min_only=True)
-    return dist.reshape(shape)
+                       shape=(size, size)).tocsr()
+    dist = dijkstra(graph, directed=True, indices=sources, min_only=True)[:image.size]
+    return (dist if start is None else dist - 1.0).reshape(shape)
 
 
 @pytest.fixture(scope="module")

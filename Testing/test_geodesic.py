@@ -80,6 +80,80 @@ def test_converged_equals_dijkstra(ndim, kind, lamb, anisotropic):
         _assert_close_to_reference(d, ref)
 
 
+@pytest.mark.parametrize("ndim", [2, 3])
+@pytest.mark.parametrize("gamma", [3.0, 100.0])
+def test_geos_step_cost_equals_dijkstra(ndim, gamma):
+    """gamma: GeoS's step cost sqrt(|p - q|_mm^2 + gamma^2 dI^2), exact against Dijkstra on the same graph."""
+    rng = np.random.default_rng(40 + ndim)
+    image = _image("noise", SHAPES[ndim], rng)
+    seeds = random_seeds(SHAPES[ndim], rng, count=3)
+    spacing = SPACINGS[ndim][True]
+    d = geodesic_distances(image, [seeds], spacing, gamma=gamma)[0]
+    _assert_close_to_reference(d, dijkstra_reference(image, seeds, spacing, gamma=gamma))
+
+
+def test_geos_step_cost_keeps_the_path_length():
+    """On a flat image GeoS's distance is the Euclidean (chamfer) length in mm, where lamb=1 gives ~0;
+    across a step edge it adds gamma x the jump."""
+    image = np.zeros((5, 9), np.float32)
+    image[:, 6:] = 0.5
+    seeds = np.zeros(image.shape, bool)
+    seeds[2, 0] = True
+    d = geodesic_distances(image, [seeds], (1.0, 2.0), gamma=10.0)[0]
+    assert d[2, 5] == pytest.approx(10.0)                            # 5 steps of 2 mm
+    assert d[2, 6] == pytest.approx(10.0 + np.hypot(2.0, 5.0), rel=1e-6)  # the step across the edge
+    assert geodesic_distances(image, [seeds], (1.0, 2.0))[0][2, 5] < 1e-3
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+@pytest.mark.parametrize("gamma", [None, 50.0])
+def test_soft_seeds_equal_dijkstra_from_a_virtual_source(ndim, gamma):
+    """start: GeoS's generalised distance min_q (start(q) + d(q, p)), exact against Dijkstra."""
+    rng = np.random.default_rng(60 + ndim)
+    image = _image("smooth", SHAPES[ndim], rng)
+    start = (20.0 * rng.random(SHAPES[ndim])).astype(np.float32)
+    start[rng.random(SHAPES[ndim]) < 0.5] = np.inf                  # half the voxels are no seed at all
+    start[tuple(n // 2 for n in SHAPES[ndim])] = 0.0                 # and one is a hard seed
+    spacing = SPACINGS[ndim][True]
+    d = geodesic_distances(image, None, spacing, gamma=gamma, start=[start])[0]
+    ref = dijkstra_reference(image, None, spacing, gamma=gamma, start=start)
+    _assert_close_to_reference(d, ref)
+    assert np.all(d <= start)
+    assert (d < start).any()                                         # paths from other seeds are cheaper
+
+
+def test_start_of_zeros_and_inf_equals_seed_masks():
+    rng = np.random.default_rng(5)
+    image = _image("noise", SHAPES[3], rng)
+    seeds = random_seeds(SHAPES[3], rng, count=3)
+    by_mask = geodesic_distances(image, [seeds, ~seeds], SPACING_3D, iterations=2)
+    by_start = geodesic_distances(image, None, SPACING_3D, iterations=2,
+                                  start=[np.where(seeds, 0.0, np.inf), np.where(seeds, np.inf, 0.0)])
+    for a, b in zip(by_mask, by_start):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"start": [np.full((4, 4), np.inf)]}, "inf everywhere"), ({"start": [np.full((4, 4), -1.0)]}, ">= 0"),
+    ({"start": [np.full((4, 4), np.nan)]}, "contains NaN"), ({"start": [np.zeros((4, 5))]}, "shape"),
+    ({"start": []}, "start is empty"), ({"start": [np.zeros((4, 4))], "backend": "geodistk"}, "torch"),
+    ({"start": [np.zeros((4, 4))], "seed_masks": [np.ones((4, 4), bool)]}, "not both")])
+def test_start_bad_input(kwargs, match):
+    kwargs = dict({"seed_masks": None}, **kwargs)
+    with pytest.raises(ValueError, match=match):
+        geodesic_distances(np.zeros((4, 4), np.float32), **kwargs)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"gamma": 0.0}, "gamma must be"), ({"gamma": float("nan")}, "gamma must be"),
+    ({"gamma": 5.0, "lamb": 0.5}, "replaces lamb"), ({"gamma": 5.0, "backend": "geodistk"}, "replaces lamb")])
+def test_geos_step_cost_bad_input(kwargs, match):
+    seeds = np.zeros((4, 4), bool)
+    seeds[0, 0] = True
+    with pytest.raises(ValueError, match=match):
+        geodesic_distances(np.zeros((4, 4), np.float32), [seeds], **kwargs)
+
+
 @pytest.mark.parametrize("make", [disc_with_gap, sphere_with_gap])
 def test_wall_with_gap_equals_dijkstra(make):
     """A bright wall with a gap: the geodesic from inside must go through the gap.

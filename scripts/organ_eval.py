@@ -5,9 +5,11 @@ GeoS (no GC / paper replays, no figures), the same cases, points and clicks
 (case k of dimension d draws its points from ``default_rng([seed, d, k])``).
 
 Usage: python scripts/organ_eval.py FOLDER --dim 3 --clicks 5 [--set reach=0.3 ...] [--out runs.json]
+       python scripts/organ_eval.py FOLDER --dim 3 --no-mideepseg [--geos gamma=100 ...]   (GeoS alone)
 """
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -24,6 +26,8 @@ def main(argv=None):
     parser.add_argument("--set", action="append", default=[], help="Segmenter keyword=value")
     parser.add_argument("--only", help="comma-separated substrings of case names")
     parser.add_argument("--no-geos", action="store_true")
+    parser.add_argument("--no-mideepseg", action="store_true", help="run GeoS alone")
+    parser.add_argument("--geos", action="append", default=[], help="GeoS keyword=value (e.g. gamma=100)")
     parser.add_argument("--axes", default="0", help="2D: slice axes through each object's centre")
     parser.add_argument("--out")
     args = parser.parse_args(argv)
@@ -35,10 +39,8 @@ def main(argv=None):
     from MIDeepSegLib.evaluation.user import PeerSession
     from MIDeepSegLib.segmenter import Segmenter, _load_model
 
-    overrides = {}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        overrides[key] = None if value == "None" else (value == "True" if value in ("True", "False") else float(value))
+    overrides, geos_options = _keywords(args.set), _keywords(args.geos)
+    geos = functools.partial(PEERS["geos"], **geos_options)
     model = _load_model("{}d".format(args.dim), "cpu")
     margin = model[1].margin_mm
     cases = folder_cases(args.folder, args.dim, axes=tuple(int(a) for a in args.axes.split(",")))
@@ -49,25 +51,40 @@ def main(argv=None):
         rng = np.random.default_rng([args.seed, args.dim, k])
         points = interior_margin_points(case.truth, rng, case.spacing)
         rec = {"case": case.name, "voxels": int(case.truth.sum()), "shape": list(case.image.shape)}
-        tick = time.perf_counter()
-        seg = Segmenter(case.image, case.spacing, model=model, device="cpu", **overrides)
-        rec["mideepseg"], _ = run_method(seg, case.truth, case.spacing, points, max_clicks=args.clicks)
-        rec["mideepseg_s"] = round(time.perf_counter() - tick, 1)
+        line = "{:40s} {:8d}".format(case.name, rec["voxels"])
+        if not args.no_mideepseg:
+            tick = time.perf_counter()
+            seg = Segmenter(case.image, case.spacing, model=model, device="cpu", **overrides)
+            rec["mideepseg"], _ = run_method(seg, case.truth, case.spacing, points, max_clicks=args.clicks)
+            rec["mideepseg_s"] = round(time.perf_counter() - tick, 1)
+            line += " M {} ({:.0f}s)".format(_curve(rec["mideepseg"]), rec["mideepseg_s"])
         if not args.no_geos:
             tick = time.perf_counter()
-            rec["geos"], _ = run_method(PeerSession(PEERS["geos"], case.image, case.spacing, margin), case.truth,
+            rec["geos"], _ = run_method(PeerSession(geos, case.image, case.spacing, margin), case.truth,
                                         case.spacing, points, max_clicks=args.clicks)
             rec["geos_s"] = round(time.perf_counter() - tick, 1)
+            line += "  G {} ({:.0f}s)".format(_curve(rec["geos"]), rec["geos_s"])
         records.append(rec)
-        line = "{:40s} {:8d} M {} ({:.0f}s)".format(case.name, rec["voxels"], _curve(rec["mideepseg"]),
-                                                   rec["mideepseg_s"])
-        if "geos" in rec:
-            line += "  G {}".format(_curve(rec["geos"]))
         print(line, flush=True)
     summary(records, args.clicks)
     if args.out:
         with open(args.out, "w") as f:
             json.dump({"args": vars(args), "records": records}, f)
+
+
+def _keywords(items):
+    """["key=value", ...] -> dict; values: None, True / False, numbers, else the string."""
+    out = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        if value in ("None", "True", "False"):
+            out[key] = {"None": None, "True": True, "False": False}[value]
+        else:
+            try:
+                out[key] = float(value)
+            except ValueError:
+                out[key] = value
+    return out
 
 
 def _curve(record):

@@ -7,7 +7,17 @@ voxel p to neighbour q costs, as in GeodisTK's raster scan,
     cost(p, q) = |p - q|_mm / ((1 - lamb) + lamb / (|I_p - I_q| + 1e-5))
 
 so ``lamb=1`` is the pure geodesic of Eq. 2 (step length x intensity change)
-and ``lamb=0`` the chamfer Euclidean distance in mm.
+and ``lamb=0`` the chamfer Euclidean distance in mm. With ``gamma`` given
+instead, a step costs the discrete form of GeoS's geodesic length
+(Criminisi et al., ECCV 2008: the integral of sqrt(1 + gamma^2 (grad I . u)^2)
+along the path)
+
+    cost(p, q) = sqrt(|p - q|_mm^2 + gamma^2 (I_p - I_q)^2)
+
+which keeps the spatial path length (no mixing weight of GeodisTK's form
+does: as |I_p - I_q| -> 0 its cost goes to 0 for every lamb > 0). With
+``start`` instead of seed masks it computes GeoS's *generalised* geodesic
+distance to a soft seed set, min over q of (start(q) + path cost from q).
 
 How it is computed
 ------------------
@@ -94,7 +104,7 @@ def geodesic_distance(image, seeds, spacing=None, lamb=1.0, iterations=None, dev
 
 
 def geodesic_distances(image, seed_masks, spacing=None, lamb=1.0, iterations=None, device=None, *,
-                       backend="torch", costs=None):
+                       backend="torch", costs=None, gamma=None, start=None):
     """Geodesic distances to several seed sets on one image, in one pass.
 
     Same as ``[geodesic_distance(image, s, ...) for s in seed_masks]`` but the
@@ -106,11 +116,31 @@ def geodesic_distances(image, seed_masks, spacing=None, lamb=1.0, iterations=Non
     device), skips computing the step costs: the interactive session keeps
     one per working region, because computing them costs about twice as much
     as four sweep iterations.
+
+    `gamma`, a float > 0 (mm per unit of intensity), selects GeoS's step cost
+    ``sqrt(|p - q|_mm^2 + gamma^2 (I_p - I_q)^2)`` instead of the `lamb` form
+    (see the module notes); `lamb` must then stay 1, and `costs` and the
+    GeodisTK backend are not available with it.
+
+    `start`, a list of float arrays of the image's shape (mm, >= 0 or +inf),
+    replaces `seed_masks` (pass None for them): each voxel q starts at
+    distance start(q) instead of 0 (seed) or +inf (not a seed), so the result
+    is GeoS's generalised geodesic distance min_q (start(q) + d(q, p)) to a
+    soft seed set (Criminisi et al., 2008). Torch backend only.
     """
     image = check_image(image)
-    seed_masks = [check_mask(s, image.shape, name="seeds", allow_empty=False) for s in seed_masks]
-    if not seed_masks:
-        raise ValueError("seed_masks is empty: give at least one seed mask")
+    if start is not None:
+        if seed_masks is not None:
+            raise ValueError("give seed_masks or start, not both")
+        if backend != "torch":
+            raise ValueError("start (soft seeds) works with backend='torch' only, got {!r}".format(backend))
+        seed_masks = [_check_start(s, image.shape) for s in start]
+        if not seed_masks:
+            raise ValueError("start is empty: give at least one array of start distances")
+    else:
+        seed_masks = [check_mask(s, image.shape, name="seeds", allow_empty=False) for s in seed_masks]
+        if not seed_masks:
+            raise ValueError("seed_masks is empty: give at least one seed mask")
     spacing = check_spacing(spacing, image.ndim)
     lamb = float(lamb)
     if not 0.0 <= lamb <= 1.0:
@@ -118,6 +148,15 @@ def geodesic_distances(image, seed_masks, spacing=None, lamb=1.0, iterations=Non
     if iterations is not None and (int(iterations) != iterations or iterations < 1):
         raise ValueError("iterations must be a positive integer or None (until converged), got {!r}".format(
             iterations))
+    if gamma is not None:
+        gamma = float(gamma)
+        if not (gamma > 0 and math.isfinite(gamma)):
+            raise ValueError("gamma must be a finite number > 0 (mm per unit of intensity), got {!r}".format(
+                gamma))
+        if lamb != 1.0 or costs is not None or backend != "torch":
+            raise ValueError("gamma (GeoS's step cost) replaces lamb and works with backend='torch' only, "
+                             "without precomputed costs; got lamb={}, backend={!r}, costs {}".format(
+                                 lamb, backend, "given" if costs is not None else "None"))
     if backend == "geodistk":
         its = 4 if iterations is None else int(iterations)
         return [_geodistk(image, s, spacing, lamb, its) for s in seed_masks]
@@ -136,8 +175,23 @@ def geodesic_distances(image, seed_masks, spacing=None, lamb=1.0, iterations=Non
     with torch.no_grad():
         dist = _raster_sweeps(torch.from_numpy(image).to(dev),
                               torch.from_numpy(np.stack(seed_masks)).to(dev), spacing, lamb, iterations,
-                              None if costs is None else costs.tensors)
+                              None if costs is None else costs.tensors, gamma)
     return list(dist.cpu().numpy())
+
+
+def _check_start(start, shape):
+    """`start` distances as contiguous float32 of `shape`: no NaN, >= 0, at least one finite."""
+    arr = np.asarray(start)
+    if arr.shape != tuple(shape):
+        raise ValueError("start must have the image's shape {}, got {}".format(tuple(shape), arr.shape))
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    if np.isnan(arr).any():
+        raise ValueError("start contains NaN; start distances must be >= 0 or +inf")
+    if (arr < 0).any():
+        raise ValueError("start distances must be >= 0 or +inf, got a minimum of {}".format(float(arr.min())))
+    if not np.isfinite(arr).any():
+        raise ValueError("start is +inf everywhere: at least one voxel must have a finite start distance")
+    return arr
 
 
 class StepCosts:
@@ -178,9 +232,9 @@ class StepCosts:
         return sum(t.numel() * t.element_size() for t in self.tensors)
 
 
-def _raster_sweeps(image, seeds, spacing, lamb, iterations, costs=None):
-    """Torch core: `image` float32 (*shape), `seeds` bool (B, *shape), same device; `costs` the
-    list of :class:`StepCosts` tensors (None: computed here).
+def _raster_sweeps(image, seeds, spacing, lamb, iterations, costs=None, gamma=None):
+    """Torch core: `image` float32 (*shape), `seeds` bool (B, *shape) or float32 start distances,
+    same device; `costs` the list of :class:`StepCosts` tensors (None: computed here, with `lamb` or `gamma`).
 
     Returns float32 (B, *shape).
     """
@@ -192,7 +246,7 @@ def _raster_sweeps(image, seeds, spacing, lamb, iterations, costs=None):
     dist = torch.full((seeds.shape[0],) + tuple(n + 2 for n in image.shape), math.inf,
                       dtype=torch.float32, device=image.device)
     interior = (slice(None),) + tuple(slice(1, -1) for _ in range(ndim))
-    dist[interior] = torch.where(seeds, 0.0, math.inf)
+    dist[interior] = torch.where(seeds, 0.0, math.inf) if seeds.dtype == torch.bool else seeds
     if costs is None:
         padded_image = torch.nn.functional.pad(image[None, None], (1, 1) * ndim, mode="replicate")[0]
 
@@ -201,7 +255,7 @@ def _raster_sweeps(image, seeds, spacing, lamb, iterations, costs=None):
         for axis in range(ndim):
             for direction in (1, -1):
                 if costs is None:
-                    cost = _step_costs(padded_image, axis, direction, spacing, lamb)
+                    cost = _step_costs(padded_image, axis, direction, spacing, lamb, gamma=gamma)
                 else:
                     cost = costs[len(sweeps)]
                 sweeps.append(_SweepPlan(dist, axis, direction, cost))
@@ -261,7 +315,7 @@ def _plane_views(padded, axis):
     return windows.movedim(tuple(range(-n_stencil, 0)), tuple(range(1, n_stencil + 1))), centres
 
 
-def _step_costs(padded_image, axis, direction, spacing, lamb, dtype=None):
+def _step_costs(padded_image, axis, direction, spacing, lamb, dtype=None, gamma=None):
     """Step costs into each plane from its predecessor in the sweep.
 
     `padded_image` is (1, *spatial + 2). Returns a contiguous tensor of
@@ -270,7 +324,7 @@ def _step_costs(padded_image, axis, direction, spacing, lamb, dtype=None):
     plane t (interior indices; entries that come from the padding are finite
     but never used). Computed in float32, a few planes at a time (the
     temporaries stay in the CPU's cache; a float16 result needs no float32
-    copy of the whole).
+    copy of the whole). `gamma` (not None) selects GeoS's cost instead of `lamb`'s.
     """
     import torch  # deferred: torch on first use: the package imports without it
 
@@ -294,7 +348,9 @@ def _step_costs(padded_image, axis, direction, spacing, lamb, dtype=None):
     for start in range(0, length, chunk):
         part = slice(start, min(length, start + chunk))
         diff = (previous[part] - current[part]).abs_()
-        if lamb == 1.0:
+        if gamma is not None:
+            out[part] = torch.hypot(diff.mul_(gamma), step_mm)
+        elif lamb == 1.0:
             out[part] = diff.add_(1e-5).mul_(step_mm)
         else:
             out[part] = step_mm / ((1.0 - lamb) + lamb / diff.add_(1e-5))

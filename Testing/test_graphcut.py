@@ -512,3 +512,50 @@ def test_reduced_cut_with_a_large_lam_on_clipped_probabilities():
     reduced, stats = reduced_cut.reduced_graph_cut(image, prob, None, None, None, 40.0, 0.3, return_stats=True)
     assert stats["candidates"] == image.size
     assert energy(reduced, image, prob, None, 40.0, 0.3) <= energy(full, image, prob, None, 40.0, 0.3) * (1 + 1e-6)
+
+
+def test_near_changes_covers_one_block_around_every_change():
+    rng = np.random.default_rng(0)
+    changed = np.zeros((30, 41, 37), bool)
+    changed[tuple(rng.integers(0, n, 5) for n in changed.shape)] = True
+    near = reduced_cut.near_changes(changed, block=4)
+    assert near.shape == changed.shape and near.dtype == bool
+    # Every voxel within 4 voxels along each axis (a cube of side 9) of a change is included ...
+    assert near[ndimage.binary_dilation(changed, np.ones((9, 9, 9), bool))].all()
+    # ... and nothing beyond the blocks' reach (two blocks, 8 voxels, along each axis).
+    assert not near[~ndimage.binary_dilation(changed, np.ones((17, 17, 17), bool))].any()
+    assert not reduced_cut.near_changes(np.zeros((5, 6), bool)).any()
+
+
+def test_reduced_cut_from_a_previous_problem_solves_only_near_the_change():
+    """A click changes the probability in one corner: solving only near the change gives the labels that
+    solving everything gives (to a few voxels), on far fewer candidates; a new hard constraint counts as
+    a change; and a problem of another shape is refused."""
+    image, prob, fg, bg = _organ_like_problem((48, 64, 64), 0)
+    spacing, lam, sigma = (1.5, 0.8, 0.8), 0.5, 0.2
+    first = reduced_cut.reduced_graph_cut(image, prob, spacing, fg, bg, lam, sigma)
+    # A foreground click's evidence: probability raised around a point of the missed part.
+    point = np.argwhere((prob < 0.5) & (image > 0.5))[0]
+    dist = np.sqrt((((np.indices(prob.shape).T - point) * spacing) ** 2).sum(-1)).T
+    second = np.maximum(prob, np.exp(-dist / 6.0).astype(np.float32))
+    fg2 = fg.copy()
+    fg2[tuple(point)] = True
+    full, all_stats = reduced_cut.reduced_graph_cut(image, second, spacing, fg2, bg, lam, sigma, return_stats=True)
+    again, stats = reduced_cut.reduced_graph_cut(image, second, spacing, fg2, bg, lam, sigma,
+                                                  previous=(prob, fg, bg, first), return_stats=True)
+    assert (again != full).sum() <= 5
+    assert stats["candidates"] < 0.6 * all_stats["candidates"]
+    assert again[fg2].all() and not again[bg].any()
+    # Nothing changed: nothing is solved again. A new hard constraint alone is a change: its
+    # neighbourhood is solved again.
+    same, stats = reduced_cut.reduced_graph_cut(image, prob, spacing, fg, bg, lam, sigma,
+                                                previous=(prob, fg, bg, first), return_stats=True)
+    assert stats["candidates"] == 0 and np.array_equal(same, first)
+    fg3 = fg.copy()
+    fg3[tuple(np.argwhere((first == 0) & (prob > 0.3))[0])] = True
+    _, stats = reduced_cut.reduced_graph_cut(image, prob, spacing, fg3, bg, lam, sigma,
+                                             previous=(prob, fg, bg, first), return_stats=True)
+    assert stats["candidates"] > 0
+    with pytest.raises(ValueError, match="previous"):
+        reduced_cut.reduced_graph_cut(image, prob, spacing, fg, bg, lam, sigma,
+                                      previous=(prob[:-1], fg[:-1], bg[:-1], first[:-1]))

@@ -88,7 +88,9 @@ def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam
     exact : bool
         False (default): the graph cut is solved only where the labelling is
         in doubt (:func:`~MIDeepSegLib.core.reduced_cut.reduced_graph_cut`, the same
-        minimum of Eq. 8) and `cache` is used. True: the full-region max-flow
+        minimum of Eq. 8), and with `cache`, only near what changed since
+        the last call (its `previous`, not the exact minimum any more) and
+        with the earlier seeds' distance maps reused. True: the full-region max-flow
         of :func:`~MIDeepSegLib.core.graphcut.graph_cut` and full-resolution
         geodesic distances, recomputed for every seed (the reference the
         benchmarks compare with). ``backend="simplecrf"`` always solves the
@@ -97,8 +99,8 @@ def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam
         Kept by the caller between calls on the *same* image region (the
         Segmenter keeps one per working region). It holds the rescaled image
         and its geodesic step costs (float16, :class:`~MIDeepSegLib.core.geodesic.StepCosts`),
-        and, per kind of seed, the seeds' geodesic and Euclidean distance
-        maps: the distance to a set of seeds is the minimum of the distances
+        the last graph cut (problem and labels), and, per kind of seed, the
+        seeds' geodesic distance and reach term maps: the distance to a set of seeds is the minimum of the distances
         to its parts (also for a fixed number of sweeps: every sweep path
         starts at one seed), so a call with one more click computes the
         distances from the new click only. Ignored when `exact`.
@@ -158,7 +160,14 @@ def refine_ifgc(image, probability, foreground, background, spacing=None, *, lam
         mask = graph_cut(unit, fused, spacing, fg, bg, lam=lam, sigma=sigma, connectivity=connectivity,
                          backend=backend)
     else:
-        mask = reduced_graph_cut(unit, fused, spacing, fg, bg, lam=lam, sigma=sigma, connectivity=connectivity)
+        # The last cut on this region: only what this call changed is solved again (reduced_graph_cut's
+        # `previous`); its settings must be the same.
+        settings = (lam, sigma, connectivity)
+        last = cache.get("cut")
+        previous = last[1] if last is not None and last[0] == settings else None
+        mask = reduced_graph_cut(unit, fused, spacing, fg, bg, lam=lam, sigma=sigma, connectivity=connectivity,
+                                 previous=previous)
+        cache["cut"] = (settings, (fused.copy(), fg, bg, mask.copy()))
     timings["graphcut"] = time.perf_counter() - start
     return Refinement(mask, fused, timings)
 

@@ -46,9 +46,9 @@ def information_fusion(probability, dist_fg, dist_bg):
     d_b_in = np.broadcast_to(d_b_in, p_in.shape)
     out = np.empty(p_in.shape, np.float32)
     if p_in.ndim == 0:
-        out[...] = _fuse(p_in, d_f_in, d_b_in)
+        out[...] = _fuse(p_in.reshape(1), d_f_in.reshape(1), d_b_in.reshape(1))[0]
         return out
-    # float64 arithmetic slab by slab: the temporaries stay small on a large region.
+    # Slab by slab: the temporaries stay small on a large region.
     step = max(1, _SLAB_VOXELS // max(1, p_in[0].size))
     for start in range(0, p_in.shape[0], step):
         part = slice(start, start + step)
@@ -56,22 +56,34 @@ def information_fusion(probability, dist_fg, dist_bg):
     return out
 
 
-#: Voxels per slab of the float64 computation (about 8 MB per temporary array).
+#: Voxels per slab (about 4 MB per float32 temporary array).
 _SLAB_VOXELS = 1 << 20
 
 
 def _fuse(p, d_f, d_b):
-    p = np.asarray(p, dtype=np.float64)
-    d_f = np.asarray(d_f, dtype=np.float64)
-    d_b = np.asarray(d_b, dtype=np.float64)
+    """Eq. 3-7 in float32 (R^f is float32; float32's 1e-7 relative error is far below what the graph cut
+    resolves, and it halves the time and the temporaries on millions of voxels)."""
+    p = np.asarray(p, dtype=np.float32)
+    d_f = np.asarray(d_f, dtype=np.float32)
+    d_b = np.asarray(d_b, dtype=np.float32)
     # Eq. 3 written as a logistic function of D^b - D^f: the same value, but it
     # neither underflows to 0/0 when both distances are large nor needs a
     # special case for one infinite distance. Where both are infinite
     # alpha = 0, so E^f's value (0.5 here) does not matter.
     with np.errstate(invalid="ignore", over="ignore"):
-        gap = d_b - d_f
-    gap = np.where(np.isnan(gap), 0.0, gap)
-    e_fg = 0.5 * (1.0 + np.tanh(0.5 * gap))  # = 1 / (1 + exp(-gap)), overflow-free
-    alpha = np.exp(-np.minimum(d_f, d_b))  # Eq. 7
-    fused = (1.0 - alpha) * p + alpha * e_fg  # Eq. 5
-    return np.clip(fused, 0.0, 1.0).astype(np.float32)
+        e_fg = np.subtract(d_b, d_f)
+    e_fg[np.isnan(e_fg)] = 0.0
+    e_fg *= np.float32(0.5)
+    np.tanh(e_fg, out=e_fg)
+    e_fg += np.float32(1.0)
+    e_fg *= np.float32(0.5)  # = 1 / (1 + exp(-(D^b - D^f))), overflow-free
+    alpha = np.minimum(d_f, d_b)
+    np.negative(alpha, out=alpha)
+    np.exp(alpha, out=alpha)  # Eq. 7
+    e_fg *= alpha
+    np.subtract(np.float32(1.0), alpha, out=alpha)
+    alpha *= p
+    # Eq. 5, (1 - alpha) P + alpha E^f, in this form (not P + alpha (E^f - P)) so that rounding keeps
+    # R^f non-decreasing in P^f.
+    e_fg += alpha
+    return np.clip(e_fg, 0.0, 1.0, out=e_fg)

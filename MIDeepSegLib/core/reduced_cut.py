@@ -116,12 +116,15 @@ def reduced_graph_cut(image, probability, spacing=None, foreground=None, backgro
         for new, old in ((fg, old_fg), (bg, old_bg)):  # a hard constraint added or removed
             if new is not None or old is not None:
                 changed |= (new if new is not None else False) ^ (old if old is not None else False)
-        keep = ~near_changes(changed)
-        del changed
         # Every voxel's preference moved towards one label (a foreground click without background
         # clicks raises R^f everywhere): the voxels that had that label keep it (a minimum cut's
-        # foreground only grows when every unary term favours the foreground more).
+        # foreground only grows when every unary term favours the foreground more), so their pair
+        # terms do not change either, and only changes at the other voxels need solving around them.
         side = _monotone_side(prob, old_prob, fg, old_fg, bg, old_bg)
+        if side is not None:
+            changed &= old_mask != side
+        keep = ~near_changes(changed)
+        del changed
         if side is not None:
             keep |= old_mask == side
         keep &= doubt

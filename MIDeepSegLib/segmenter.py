@@ -170,8 +170,9 @@ class Segmenter:
         A dict gives it per dimension.
     exact : bool
         False (default): refinements solve the graph cut only where the
-        labelling is in doubt and reuse the distance maps of earlier clicks on
-        the same region (:func:`~MIDeepSegLib.core.refinement.refine_ifgc`); True:
+        labelling is in doubt and near what the click changed, and reuse the
+        distance maps of earlier clicks on the same region
+        (:func:`~MIDeepSegLib.core.refinement.refine_ifgc`); True:
         every refinement recomputes everything and solves the max-flow on the
         whole region (slower; the reference the benchmarks compare with).
     refinement : {"ifgc", "gc"}

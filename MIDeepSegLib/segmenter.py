@@ -15,7 +15,8 @@ from scipy import ndimage
 from ._checks import check_points, check_probability, check_spacing
 from .core.crop import box_shape, box_union, relaxed_bbox, shift_points
 from .model.preprocess import network_input, resize
-from .core.refinement import click_clearance_mm, click_reach_mm, click_reaches, prepare_cache, refine_gc, refine_ifgc
+from .core.refinement import (click_clearance_mm, click_reach_mm, click_reaches, prepare_cache, refine_gc,
+                              refine_ifgc)
 from .settings import (BACKGROUND_REACH_FRACTION, DISTANCE_SCALE, INITIAL_FUSION, LAM, MAX_REACH_FRACTION,
                        POINT_REACH_FRACTION, REACH_FRACTION, REACH_GROWTH, SIGMA, SMOOTHING_VOX, for_dimension)
 
@@ -150,9 +151,10 @@ class Segmenter:
         `reach`): they surround the object, so they can reach further. A dict
         gives it per dimension ({"2d": ..., "3d": ...}, as in the settings).
     reach_growth : float >= 0
-        A click far from the current mask (foreground) or from the current
-        background (background click) marks a large error, so its reach grows
-        to `reach_growth` x that distance in mm when this is more than
+        A click far from what already has its label (the mask for a
+        foreground click, the background for a background click) marks a
+        large error, so its reach grows to `reach_growth` x that distance in
+        mm (its clearance, see :meth:`_clearance`) when this is more than
         `reach` (or `background_reach`) gives, up to `max_reach` x the mean
         extent of the working region. 0: every click has the fixed reach.
     max_reach : float
@@ -191,7 +193,8 @@ class Segmenter:
     def __init__(self, image, spacing=None, model="3d", device="auto", *, lam=LAM, sigma=SIGMA, margin_mm=None,
                  iterations="default", connectivity=None, distance_scale=DISTANCE_SCALE, reach=REACH_FRACTION,
                  background_reach=BACKGROUND_REACH_FRACTION, point_reach=POINT_REACH_FRACTION,
-                 reach_growth=REACH_GROWTH, max_reach=MAX_REACH_FRACTION, initial_fusion=INITIAL_FUSION, smoothing=SMOOTHING_VOX, exact=False, refinement="ifgc"):
+                 reach_growth=REACH_GROWTH, max_reach=MAX_REACH_FRACTION, initial_fusion=INITIAL_FUSION,
+                 smoothing=SMOOTHING_VOX, exact=False, refinement="ifgc"):
         from ._device import resolve_device  # deferred: loads torch, on first use
 
         self.image = _check_session_image(image)
@@ -448,9 +451,10 @@ class Segmenter:
         """`state`'s click clearances (:class:`_State`) with the new clicks'.
 
         A click's clearance is its distance in mm to the nearest voxel that had its label after
-        :meth:`initial` (`state.start`), or to an earlier click of its kind if that is nearer: then it depends only on
-        the clicks and not on the order of foreground and background clicks, and a session that replays
-        them at once (:class:`~MIDeepSegLib.session.ClickSession`) gets the same reaches.
+        :meth:`initial` (`state.start`), or to an earlier click of its kind if that is nearer: then it
+        depends only on the clicks and not on the order of foreground and background clicks, and a
+        session that replays them at once (:class:`~MIDeepSegLib.session.ClickSession`) gets the same
+        reaches.
 
         A clearance larger than the initial object's radius counts as 0 (the fixed reach): such a
         click is not in the middle of a wide missed part next to the mask but on a part apart from it,

@@ -570,8 +570,12 @@ def test_reduced_cut_from_a_previous_problem_after_monotone_and_mixed_changes(ch
     spacing, lam, sigma = (1.5, 0.8, 0.8), 0.5, 0.2
     first = reduced_cut.reduced_graph_cut(image, prob, spacing, fg, bg, lam, sigma)
     grid = np.indices(prob.shape).T
-    near_up = np.exp(-np.sqrt((((grid - np.argwhere((first == 0) & (image > 0.5))[0]) * spacing) ** 2).sum(-1)).T / 5)
-    near_down = np.exp(-np.sqrt((((grid - np.argwhere((first == 1) & (image < 0.45))[0]) * spacing) ** 2).sum(-1)).T / 5)
+
+    def bump(point):  # 1 at `point`, falling by e^-1 per 5 mm
+        return np.exp(-np.sqrt((((grid - point) * spacing) ** 2).sum(-1)).T / 5)
+
+    near_up = bump(np.argwhere((first == 0) & (image > 0.5))[0])
+    near_down = bump(np.argwhere((first == 1) & (image < 0.45))[0])
     second = prob.copy()
     if change in ("up", "mixed"):
         second = np.maximum(second, near_up.astype(np.float32))

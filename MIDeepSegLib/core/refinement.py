@@ -276,14 +276,19 @@ def _exact_seed_distances(unit, seeds, spacing, iterations, device):
     """Per kind of seed with seeds, (geodesic, reach term) float32 maps, full resolution, nothing reused.
 
     The reach term is min over the seeds of Euclidean mm / reach (None where the kind has no reach).
+    The foreground clicks and the anchors share one geodesic map, that of all foreground seeds (D^f
+    takes the nearer of the two anyway), as the refinement computed it before the cache existed.
     """
-    kinds = [kind for kind, (points, _) in seeds.items() if len(points)]
-    masks = [points_to_mask(seeds[kind][0], unit.shape) for kind in kinds]
+    groups = [[kind for kind in ("fg", "anchor") if kind in seeds and len(seeds[kind][0])],
+              [kind for kind in ("bg",) if kind in seeds and len(seeds[kind][0])]]
+    groups = [group for group in groups if group]
+    masks = [np.any([points_to_mask(seeds[kind][0], unit.shape) for kind in group], axis=0) for group in groups]
     geodesic = geodesic_distances(unit, masks, spacing, iterations=iterations, device=device) if masks else []
     out = {}
-    for kind, geo in zip(kinds, geodesic):
-        points, reaches = seeds[kind]
-        out[kind] = (geo, None if reaches is None else point_distance(unit.shape, points, spacing, reaches))
+    for group, geo in zip(groups, geodesic):
+        for kind in group:
+            points, reaches = seeds[kind]
+            out[kind] = (geo, None if reaches is None else point_distance(unit.shape, points, spacing, reaches))
     return out
 
 

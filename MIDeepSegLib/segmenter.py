@@ -6,6 +6,7 @@ clicks, the CNN's probability and an undo history. It computes nothing itself.
 The Slicer module, the CLI and the benchmarks all drive it.
 """
 
+import math
 import time
 import warnings
 
@@ -13,12 +14,13 @@ import numpy as np
 from scipy import ndimage
 
 from ._checks import check_points, check_probability, check_spacing
-from .core.crop import box_shape, box_union, relaxed_bbox, shift_points
-from .model.preprocess import network_input, resize
+from .core.crop import border_sides, box_shape, box_union, extend_to_border, relaxed_bbox, shift_points
+from .model.preprocess import mirror_pad, network_input, resize
 from .core.refinement import (click_clearance_mm, click_reach_mm, click_reaches, prepare_cache, refine_gc,
                               refine_ifgc)
-from .settings import (BACKGROUND_REACH_FRACTION, DISTANCE_SCALE, INITIAL_FUSION, LAM, MAX_REACH_FRACTION,
-                       POINT_REACH_FRACTION, REACH_FRACTION, REACH_GROWTH, SIGMA, SMOOTHING_VOX, for_dimension)
+from .settings import (BACKGROUND_REACH_FRACTION, BORDER_MM, BORDER_VOXELS, DISTANCE_SCALE, INITIAL_FUSION, LAM,
+                       MAX_REACH_FRACTION, POINT_REACH_FRACTION, REACH_FRACTION, REACH_GROWTH, SIGMA, SMOOTHING_VOX,
+                       for_dimension)
 
 #: Fewest distinct interior margin points accepted. The crop is their relaxed
 #: bounding box and the network was trained with 3-4 (2D) / 5-6 (3D) points
@@ -165,6 +167,13 @@ class Segmenter:
         the step every refinement repeats) instead of thresholding the
         probability at 0.5 (see :mod:`MIDeepSegLib.settings`). Only with
         ``refinement="ifgc"``.
+    border_mm : float >= 0
+        An interior margin point within ``settings.BORDER_VOXELS`` voxels of
+        the finest axis (in mm) of an image side means that the object runs
+        out of the image there (an organ cut by the scan's first or last
+        slice): :meth:`initial` grows the region to that side, and the
+        network sees the crop mirrored `border_mm` past it
+        (:func:`~MIDeepSegLib.model.preprocess.mirror_pad`). 0: neither.
     smoothing : float >= 0 or dict
         Gaussian sigma (voxels) of the smoothing the refinements' geodesic
         distances and graph cut see (see
@@ -194,7 +203,7 @@ class Segmenter:
                  iterations="default", connectivity=None, distance_scale=DISTANCE_SCALE, reach=REACH_FRACTION,
                  background_reach=BACKGROUND_REACH_FRACTION, point_reach=POINT_REACH_FRACTION,
                  reach_growth=REACH_GROWTH, max_reach=MAX_REACH_FRACTION, initial_fusion=INITIAL_FUSION,
-                 smoothing=SMOOTHING_VOX, exact=False, refinement="ifgc"):
+                 border_mm=BORDER_MM, smoothing=SMOOTHING_VOX, exact=False, refinement="ifgc"):
         from ._device import resolve_device  # deferred: loads torch, on first use
 
         self.image = _check_session_image(image)
@@ -227,6 +236,9 @@ class Segmenter:
             raise ValueError("reach_growth must be >= 0 (0: fixed reaches), got {}".format(reach_growth))
         self.reach_growth, self.max_reach = float(reach_growth), float(max_reach)
         self.initial_fusion = bool(initial_fusion)
+        self.border_mm = float(border_mm)
+        if not (math.isfinite(self.border_mm) and self.border_mm >= 0):
+            raise ValueError("border_mm must be a distance >= 0 in mm (0: off), got {}".format(border_mm))
         self.smoothing = float(smoothing)
         if not self.smoothing >= 0:
             raise ValueError("smoothing must be a Gaussian sigma >= 0 (voxels), got {}".format(smoothing))
@@ -289,6 +301,10 @@ class Segmenter:
         start = time.perf_counter()
         timings = {}
         box = relaxed_bbox(points, self.image.shape, self.spacing, self.margin_mm)
+        sides = np.zeros((ndim, 2), bool)
+        if self.border_mm > 0:
+            sides = border_sides(points, self.image.shape, self.spacing, BORDER_VOXELS * min(self.spacing))
+            box = extend_to_border(box, sides, self.image.shape)
         crop = self._crop(box)
         local = shift_points(points, box)
         timings["crop"] = time.perf_counter() - start
@@ -296,8 +312,13 @@ class Segmenter:
         import torch  # deferred: torch on first use: the package imports without it
 
         tick = time.perf_counter()
-        inputs = network_input(crop, local, self.spacing, self.config.input_size, encoding=self.config.encoding,
-                               normalisation=self.config.normalisation, device=self.device)
+        # Where the object runs out of the image, the network sees it go on (mirrored) past the border.
+        width = [int(math.ceil(self.border_mm / s)) for s in self.spacing]
+        pads = [(w * int(lo), w * int(hi)) for w, (lo, hi) in zip(width, sides)]
+        net_crop, net_points = mirror_pad(crop, local, pads) if sides.any() else (crop, local)
+        inputs = network_input(net_crop, net_points, self.spacing, self.config.input_size,
+                               encoding=self.config.encoding, normalisation=self.config.normalisation,
+                               device=self.device)
         timings["egd"] = time.perf_counter() - tick
 
         tick = time.perf_counter()
@@ -307,7 +328,11 @@ class Segmenter:
         timings["cnn"] = time.perf_counter() - tick
 
         tick = time.perf_counter()
-        probability = np.clip(resize(grid_probability, crop.shape), 0.0, 1.0)
+        probability = resize(grid_probability, net_crop.shape)
+        if sides.any():
+            probability = np.ascontiguousarray(probability[tuple(slice(lo, lo + n) for (lo, _), n in
+                                                                 zip(pads, crop.shape))])
+        probability = np.clip(probability, 0.0, 1.0, out=probability)
         self._cache = {"box": None}
         if not self.exact and self.refinement == "ifgc":
             # The interior margin points are foreground seeds of every refinement of this region:

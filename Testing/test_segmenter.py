@@ -441,9 +441,9 @@ def test_thin_and_tiny_images(models):
     assert res.mask[0, 4:9, 4:9].all()
     res = seg.refine(background=[[0, 0, 0]])
     assert res.mask[0, 0, 0] == 0 and res.mask[0, 4, 4] == 1
-    # 2D points in one row with no margin: a 1 x 5 crop.
+    # 2D points in one row with no margin (and not grown to the border 5 rows away): a 1 x 5 crop.
     row = rng.normal(size=(20, 20)).astype(np.float32)
-    res = Segmenter(row, model=str(models["2d"]), device="cpu", margin_mm=0).initial(
+    res = Segmenter(row, model=str(models["2d"]), device="cpu", margin_mm=0, border_mm=0).initial(
         [[5, 5], [5, 7], [5, 9]])
     assert res.mask_crop.shape == (1, 5) and res.mask.shape == row.shape and res.mask.dtype == np.uint8
     assert np.isfinite(res.probability).all() and set(np.unique(res.mask)) <= {0, 1}

@@ -12,7 +12,8 @@
 #   3. Real organs: the test references inside the totalsegmentator 2.18.0 source archive on PyPI
 #      (downloaded with pip, not installed or built) -> folder data sets data/organs/report (the 13
 #      organs of issue 12: abdominal CT, contrast CT DICOM series, MR abdomen, CTA) and
-#      data/organs/tune (other structures of the same images, for choosing settings), one binary
+#      data/organs/tune (other structures of the same images, for choosing settings) and
+#      data/organs/check (15 more, for checking those choices before they ship), one binary
 #      label file per organ (scripts/prepare_organs.py says which).
 #      `mideepseg benchmark --cases data/organs/report`.
 #

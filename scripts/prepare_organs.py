@@ -14,6 +14,8 @@ one binary label file per organ, `mideepseg benchmark --cases DEST/report`):
   (3 mm): liver, spleen; CTA (1.5 mm): heart, aorta, pulmonary artery.
 * ``DEST/tune``: other structures of the same images, used to choose the
   refinement settings and never reported as results.
+* ``DEST/check``: 15 more structures of the same images, a second set that is
+  never reported: choices made on ``tune`` are checked on it before they ship.
 
 The images are written once under ``DEST/sources`` and linked (relative
 symlinks) from each case. The masks are the totalsegmentator models' outputs
@@ -62,6 +64,18 @@ TUNE = {
         name: ("example_seg_mr.nii.gz", "total_mr", name) for name in ("kidney_right", "kidney_left", "stomach")}),
 }
 
+CHECK = {
+    "ct": ("example_ct.nii.gz", {
+        name: ("example_seg_fast_force_split.nii.gz", "total", name)
+        for name in ("hip_right", "gluteus_medius_left", "iliopsoas_left", "femur_left", "sacrum", "vertebrae_L3",
+                     "duodenum", "aorta")}),
+    "dicom": ("example_ct_dicom", {
+        name: ("example_seg_dicom.nii.gz", "total", name)
+        for name in ("autochthon_right", "vertebrae_T12", "inferior_vena_cava", "pancreas")}),
+    "mr": ("example_mr_sm.nii.gz", {
+        name: ("example_seg_mr.nii.gz", "total_mr", name) for name in ("autochthon_right", "gallbladder", "pancreas")}),
+}
+
 
 def class_maps(path):
     """{"total": {id: name}, "total_mr": {...}} read from map_to_binary.py's text (no import)."""
@@ -96,7 +110,7 @@ def main(reference, map_path, dest):
     maps = class_maps(map_path)
     images = {}
     (dest / "sources").mkdir(parents=True, exist_ok=True)
-    for subset, table in (("report", REPORT), ("tune", TUNE)):
+    for subset, table in (("report", REPORT), ("tune", TUNE), ("check", CHECK)):
         for folder in ("imagesTr", "labelsTr"):
             (dest / subset / folder).mkdir(parents=True, exist_ok=True)
         for key, (source, organs) in table.items():

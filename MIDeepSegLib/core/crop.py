@@ -54,3 +54,40 @@ def box_shape(box):
 def shift_points(points, box):
     """Express image voxel coordinates relative to the box's corner (array order)."""
     return np.asarray(points, dtype=float).reshape(-1, len(box)) - np.array([s.start for s in box], dtype=float)
+
+
+def border_sides(points, shape, spacing=None, distance_mm=0.0):
+    """The image sides that the points come within `distance_mm` of: where the object runs out of the image.
+
+    A user puts interior margin points a few voxels inside the object's
+    boundary; a point this close to the image's first or last voxel along an
+    axis says that the object reaches that side, and most likely goes on
+    beyond it (an organ cut by a scan's first or last slice).
+
+    Parameters
+    ----------
+    points : (N, ndim) array_like
+        Voxel coordinates, array order.
+    shape : tuple of int
+        Image shape.
+    spacing : sequence of float, optional
+        mm per array axis. Default 1.
+    distance_mm : float >= 0
+        A side counts when a point lies at most this far (mm, between voxel centres) from its outermost voxels.
+
+    Returns
+    -------
+    bool ndarray (ndim, 2): ``[axis, 0]`` the side at index 0, ``[axis, 1]`` the side at ``shape[axis] - 1``.
+    """
+    points = check_points(points, shape, min_count=1)
+    spacing = np.asarray(check_spacing(spacing, len(shape)))
+    if not (np.isfinite(distance_mm) and distance_mm >= 0):
+        raise ValueError("distance_mm must be a distance >= 0 in mm, got {}".format(distance_mm))
+    low = points.min(axis=0) * spacing
+    high = (np.asarray(shape) - 1 - points.max(axis=0)) * spacing
+    return np.stack([low <= distance_mm, high <= distance_mm], axis=1)
+
+
+def extend_to_border(box, sides, shape):
+    """`box` grown to the image border on the `sides` that are True (:func:`border_sides`' layout)."""
+    return tuple(slice(0 if lo else s.start, n if hi else s.stop) for s, (lo, hi), n in zip(box, sides, shape))

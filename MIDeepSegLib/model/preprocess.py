@@ -36,6 +36,42 @@ def resize(array, shape, *, mode="linear"):
     return out[0, 0].numpy()
 
 
+def mirror_pad(crop, points, pads):
+    """The crop continued past some of its sides by its mirror image, and the points with theirs.
+
+    For an object that runs out of the image (:func:`~MIDeepSegLib.core.crop.border_sides`): the
+    network was trained on whole objects, and where a crop ends inside the object it draws the
+    object's end there, tapering to nothing in the last few slices of an organ that a scan cut in
+    two. Mirrored past the cut, the object goes on, and so do the points near the cut.
+
+    Parameters
+    ----------
+    crop : (h, w) or (d, h, w) ndarray
+    points : (N, ndim) ndarray
+        Crop voxel coordinates, array order.
+    pads : sequence of (before, after) int
+        Voxels to add per axis (0: none).
+
+    Returns
+    -------
+    (padded, points): ``np.pad(crop, pads, mode="symmetric")``, and the points in its coordinates
+    followed by the mirror image of each point that lies within a pad's width of that side (one
+    side at a time; no mirror images of mirror images).
+    """
+    points = np.asarray(points, dtype=float).reshape(-1, crop.ndim)
+    shifted = points + np.array([before for before, _ in pads], dtype=float)
+    out = [shifted]
+    for axis, ((before, after), n) in enumerate(zip(pads, crop.shape)):
+        # symmetric padding repeats the edge voxel: x sits at before - 1 - x in the padding before
+        # the crop, and at before + 2n - 1 - x in the padding after it
+        for near, image in ((points[:, axis] < before, before - 1 - points[:, axis]),
+                            (points[:, axis] > n - 1 - after, before + 2 * n - 1 - points[:, axis])):
+            mirrored = shifted[near].copy()
+            mirrored[:, axis] = image[near]
+            out.append(mirrored)
+    return np.pad(crop, [tuple(p) for p in pads], mode="symmetric"), np.vstack(out)
+
+
 def grid_points(points, from_shape, to_shape):
     """Map voxel coordinates (N, ndim) between two grids covering the same extent."""
     scale = np.asarray(to_shape, dtype=float) / np.asarray(from_shape, dtype=float)

@@ -14,7 +14,7 @@ import numpy as np
 from scipy import ndimage
 
 from ._checks import check_points, check_probability, check_spacing
-from .core.crop import border_sides, box_shape, box_union, extend_to_border, relaxed_bbox, shift_points
+from .core.crop import box_shape, box_union, object_region, relaxed_bbox, shift_points
 from .model.preprocess import mirror_pad, network_input, resize
 from .core.refinement import (click_clearance_mm, click_reach_mm, click_reaches, prepare_cache, refine_gc,
                               refine_ifgc)
@@ -300,11 +300,8 @@ class Segmenter:
             _check_points_span_3d(points, self.spacing)
         start = time.perf_counter()
         timings = {}
-        box = relaxed_bbox(points, self.image.shape, self.spacing, self.margin_mm)
-        sides = np.zeros((ndim, 2), bool)
-        if self.border_mm > 0:
-            sides = border_sides(points, self.image.shape, self.spacing, BORDER_VOXELS * min(self.spacing))
-            box = extend_to_border(box, sides, self.image.shape)
+        box, sides = object_region(points, self.image.shape, self.spacing, self.margin_mm,
+                                   BORDER_VOXELS if self.border_mm > 0 else 0)
         crop = self._crop(box)
         local = shift_points(points, box)
         timings["crop"] = time.perf_counter() - start

@@ -95,3 +95,19 @@ def test_organs_cut_by_the_first_slice_keep_their_cut_face(one_torch_thread):
     (dice_off, near_off), (dice_on, near_on) = (np.mean(figures[b], axis=0) for b in (0.0, 10.0))
     assert near_on > near_off + 0.1, (near_off, near_on)
     assert dice_on > dice_off, (dice_off, dice_on)
+
+
+def test_peers_work_in_the_same_region(one_torch_thread):
+    """PeerSession's region is the Segmenter's: the relaxed box grown to the side the object runs out of."""
+    from MIDeepSegLib.evaluation.peers import PEERS
+    from MIDeepSegLib.evaluation.user import PeerSession
+
+    scene = BodySynthesis().sample(np.random.default_rng(3), 3)
+    z = np.argwhere(scene.mask)[:, 0]
+    image, truth = scene.image[(z.min() + z.max()) // 2:], scene.mask[(z.min() + z.max()) // 2:] > 0
+    points = interior_margin_points(truth, np.random.default_rng(0), scene.spacing)
+    seg = Segmenter(image, scene.spacing, model=str(resolve_model("3d")), device="cpu")
+    peer = PeerSession(PEERS["geos"], image, scene.spacing, seg.margin_mm)
+    peer.initial(points)
+    assert peer.box == seg.initial(points).box
+    assert peer.box[0].start == 0

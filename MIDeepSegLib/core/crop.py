@@ -91,3 +91,26 @@ def border_sides(points, shape, spacing=None, distance_mm=0.0):
 def extend_to_border(box, sides, shape):
     """`box` grown to the image border on the `sides` that are True (:func:`border_sides`' layout)."""
     return tuple(slice(0 if lo else s.start, n if hi else s.stop) for s, (lo, hi), n in zip(box, sides, shape))
+
+
+def object_region(points, shape, spacing=None, margin_mm=5.0, border_voxels=0):
+    """The region a session works on: the points' relaxed box, grown to the sides the object runs out of.
+
+    Parameters
+    ----------
+    points, shape, spacing, margin_mm
+        As :func:`relaxed_bbox`.
+    border_voxels : float >= 0
+        A side counts when a point lies within this many voxels of the finest
+        axis (in mm) of it (:func:`border_sides`); 0: the relaxed box alone.
+
+    Returns
+    -------
+    (box, sides): the box (tuple of slices) and :func:`border_sides`' (ndim, 2) bool array.
+    """
+    box = relaxed_bbox(points, shape, spacing, margin_mm)
+    if not border_voxels > 0:
+        return box, np.zeros((len(shape), 2), bool)
+    spacing = check_spacing(spacing, len(shape))
+    sides = border_sides(points, shape, spacing, border_voxels * min(spacing))
+    return extend_to_border(box, sides, shape), sides

@@ -17,9 +17,10 @@ from collections import namedtuple
 import numpy as np
 from scipy import ndimage
 
-from ..core.crop import box_union, relaxed_bbox
+from ..core.crop import box_union, object_region, relaxed_bbox
 from ..core.metrics import assd, dice
 from ..core.simulate import refinement_click
+from ..settings import BORDER_VOXELS
 
 #: Click counts reported in the validation tables.
 REPORTED_CLICKS = (0, 1, 3, 5)
@@ -153,9 +154,10 @@ class PeerSession:
     """A classical method behind the Segmenter's session interface, for :func:`run_user`.
 
     The method sees all clicks so far (foreground = the interior margin points
-    and the foreground clicks) and works inside the relaxed box of the points,
-    grown by each click's relaxed box as :meth:`Segmenter.refine` grows its
-    region.
+    and the foreground clicks) and works in MIDeepSeg's region: the relaxed
+    box of the points, grown to the image sides the object runs out of
+    (:func:`~MIDeepSegLib.core.crop.object_region`), then by each click's
+    relaxed box as :meth:`Segmenter.refine` grows its region.
 
     Parameters
     ----------
@@ -175,7 +177,7 @@ class PeerSession:
     def initial(self, points):
         self.foreground = [np.asarray(p, dtype=float) for p in points]
         self.background = []
-        self.box = relaxed_bbox(points, self.image.shape, self.spacing, self.margin_mm)
+        self.box, _ = object_region(points, self.image.shape, self.spacing, self.margin_mm, BORDER_VOXELS)
         return self._run()
 
     def refine(self, foreground=(), background=()):

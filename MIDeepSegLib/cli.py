@@ -140,6 +140,9 @@ def _parser():
                     help="torch CPU threads of the training process (default: torch's)")
     tr.add_argument("--no-augment", action="store_true",
                     help="no rotation/scaling/flip/intensity augmentation")
+    tr.add_argument("--cut-p", type=float, default=0.0,
+                    help="probability of cutting a scene through its object, as a scan's first or last slice "
+                         "cuts an organ (default 0)")
     tr.add_argument("--full-precision", action="store_true", help="store float32 weights (default float16)")
     tr.add_argument("--resume", nargs="?", const=True, default=None,
                     help="continue from OUT.train.pt (or the given .train.pt file)")
@@ -260,7 +263,7 @@ def _train(args):
     train(config, source, args.out, iterations=args.iterations, batch_size=args.batch_size, lr=args.lr,
           weight_decay=args.weight_decay, lr_constant=args.lr_constant, lr_halve_every=args.lr_halve_every,
           seed=args.seed, device=args.device, resume=args.resume, val_every=args.val_every,
-          val_size=args.val_size, workers=args.workers, augment=not args.no_augment,
+          val_size=args.val_size, workers=args.workers, augment=not args.no_augment, cut_p=args.cut_p,
           half=not args.full_precision, progress=not args.quiet, stop_at=args.stop_at, threads=args.threads,
           init=args.init, command="mideepseg " + " ".join(shlex.quote(a) for a in argv))
     return 0

@@ -15,7 +15,7 @@ from scipy import ndimage
 
 from ._checks import check_points, check_probability, check_spacing
 from .core.crop import box_shape, box_union, object_region, relaxed_bbox, shift_points
-from .model.preprocess import mirror_pad, network_input, resize
+from .model.preprocess import border_pads, mirror_pad, network_input, resize
 from .core.refinement import (click_clearance_mm, click_reach_mm, click_reaches, prepare_cache, refine_gc,
                               refine_ifgc)
 from .settings import (BACKGROUND_REACH_FRACTION, BORDER_MM, BORDER_VOXELS, DISTANCE_SCALE, INITIAL_FUSION, LAM,
@@ -310,8 +310,7 @@ class Segmenter:
 
         tick = time.perf_counter()
         # Where the object runs out of the image, the network sees it go on (mirrored) past the border.
-        width = [int(math.ceil(self.border_mm / s)) for s in self.spacing]
-        pads = [(w * int(lo), w * int(hi)) for w, (lo, hi) in zip(width, sides)]
+        pads = border_pads(sides, self.spacing, self.border_mm)
         net_crop, net_points = mirror_pad(crop, local, pads) if sides.any() else (crop, local)
         inputs = network_input(net_crop, net_points, self.spacing, self.config.input_size,
                                encoding=self.config.encoding, normalisation=self.config.normalisation,

@@ -6,7 +6,7 @@ import pytest
 from MIDeepSegLib.model.checkpoint import ModelConfig
 from MIDeepSegLib.training.sources import Scene
 from MIDeepSegLib.model.preprocess import network_input
-from MIDeepSegLib.training.sampler import ExampleSampler, example_rng
+from MIDeepSegLib.training.sampler import ExampleSampler, cut_through, example_rng
 from MIDeepSegLib.training.shapes import ShapeSynthesis
 
 CONFIG_2D = ModelConfig(2, features=(8, 16, 32), input_size=(32, 32))
@@ -80,3 +80,39 @@ def test_sampler_validates():
         ExampleSampler(object(), CONFIG_2D)
     with pytest.raises(ValueError, match="margin_jitter"):
         ExampleSampler(_Disc(), CONFIG_2D, margin_jitter=(2, 1))
+
+
+def test_cut_through_keeps_a_part_cut_by_the_side():
+    mask = np.zeros((20, 30, 30), bool)
+    mask[4:16, 5:25, 8:22] = True
+    image = mask.astype(np.float32)
+    for seed in range(12):
+        cut_image, cut_mask = cut_through(image, mask, np.random.default_rng(seed))
+        assert cut_image.shape == cut_mask.shape and 0 < cut_mask.sum() < mask.sum()
+        # the object reaches one side of the part kept, on the axis that was cut, with 25-75 % of its extent
+        axis = [a for a in range(3) if cut_mask.shape[a] != mask.shape[a]]
+        assert len(axis) == 1, cut_mask.shape
+        a = axis[0]
+        along = np.flatnonzero(cut_mask.any(axis=tuple(b for b in range(3) if b != a)))
+        touches = along[0] == 0 or along[-1] == cut_mask.shape[a] - 1
+        assert touches
+        full = {0: 12, 1: 20, 2: 14}[a]
+        assert 0.2 * full <= len(along) <= 0.8 * full + 1
+
+
+def test_cut_scenes_are_mirrored_past_the_cut_like_the_segmenter_does():
+    """With cut_p=1 the object reaches the crop's side and the target goes on to the grid's edge there."""
+    sampler = ExampleSampler(_Disc(), CONFIG_2D, augment=False, margin_jitter=(1, 1), cut_p=1.0)
+    edges = 0
+    for seed in range(6):
+        inputs, target = sampler.example(np.random.default_rng(seed))
+        assert inputs.shape == (2,) + CONFIG_2D.input_size and target.shape == CONFIG_2D.input_size
+        # a disc cut through: its mirrored continuation fills the padding, so the target touches an edge
+        edges += int(target[0].any() or target[-1].any() or target[:, 0].any() or target[:, -1].any())
+    assert edges == 6
+    # without cutting, the whole disc lies inside the crop with the margin around it
+    inputs, target = ExampleSampler(_Disc(), CONFIG_2D, augment=False, margin_jitter=(1, 1)).example(
+        np.random.default_rng(0))
+    assert not (target[0].any() or target[-1].any() or target[:, 0].any() or target[:, -1].any())
+    with pytest.raises(ValueError, match="cut_p"):
+        ExampleSampler(_Disc(), CONFIG_2D, cut_p=1.5)

@@ -134,6 +134,15 @@ def test_cli_train_shape_kinds(tmp_path, capsys):
     for bad, message in [("blob", "KIND=PROBABILITY"), ("star=1", "kinds must map")]:
         assert main(common + ["--shape-kinds", bad, "--out", str(tmp_path / "x.pt")]) == 2
         assert message in capsys.readouterr().err
+    # --cut-p: recorded in the model card's augmentation entry
+    assert main(common + ["--cut-p", "0.3", "--out", str(out)]) == 0
+    _, config = load_checkpoint(out)
+    assert config.card["training"]["augmentation"] == ("rotation, scaling, flips, gamma, intensity inversion, "
+                                                       "scene cut through the object (p 0.3)")
+    capsys.readouterr()
+    assert main(common + ["--cut-p", "2", "--out", str(tmp_path / "x.pt")]) == 2
+    assert "cut_p must be a probability in [0, 1], got 2.0" in capsys.readouterr().err
+    assert not (tmp_path / "x.pt").exists()
 
 
 def test_cli_train_reports_bad_data(tmp_path, capsys):

@@ -7,6 +7,8 @@ the fixed grid bounds the cost of the cue map whatever the crop's size, and
 training calls the same function, so both see identical inputs.
 """
 
+import math
+
 import numpy as np
 
 from ..core.cuemap import cue_map
@@ -34,6 +36,13 @@ def resize(array, shape, *, mode="linear"):
     else:
         raise ValueError("mode must be 'linear' or 'nearest', got {!r}".format(mode))
     return out[0, 0].numpy()
+
+
+def border_pads(sides, spacing, width_mm):
+    """Voxels to mirror past each side: ((before, after), ...) per axis, ceil(width_mm / spacing) where
+    `sides` (:func:`~MIDeepSegLib.core.crop.border_sides`' (ndim, 2) bool layout) is True, else 0."""
+    widths = [int(math.ceil(width_mm / s)) for s in spacing]
+    return [(w * int(lo), w * int(hi)) for w, (lo, hi) in zip(widths, np.asarray(sides, bool))]
 
 
 def mirror_pad(crop, points, pads):

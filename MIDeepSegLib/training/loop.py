@@ -157,6 +157,14 @@ def _duration(seconds):
     return "{}h{:02d}m".format(hours, rest // 60) if hours else "{}m{:02d}s".format(*divmod(rest, 60))
 
 
+def _augmentation(augment, cut_p):
+    """The model card's augmentation entry."""
+    kinds = ["rotation, scaling, flips, gamma, intensity inversion"] if augment else []
+    if cut_p > 0:
+        kinds.append("scene cut through the object (p {:g})".format(cut_p))
+    return ", ".join(kinds) if kinds else "none"
+
+
 def _hardware(device, world_size):
     cpu = platform.processor() or platform.machine()
     try:
@@ -205,8 +213,8 @@ def load_train_state(path):
 
 def train(config, sources, out_path, *, iterations=1000, batch_size=8, lr=1e-4, weight_decay=1e-4,
           lr_constant=None, lr_halve_every=None, seed=0, device="auto", resume=None, val_every=100,
-          val_size=32, val_source=None, checkpoint_every=None, workers=0, augment=True, half=True,
-          progress=True, command=None, card=None, stop_at=None, threads=None, init=None):
+          val_size=32, val_source=None, checkpoint_every=None, workers=0, augment=True, cut_p=0.0,
+          half=True, progress=True, command=None, card=None, stop_at=None, threads=None, init=None):
     """Train a network and write its checkpoint (and a ``.train.pt`` file to resume from).
 
     Parameters
@@ -250,6 +258,9 @@ def train(config, sources, out_path, *, iterations=1000, batch_size=8, lr=1e-4, 
         DataLoader worker processes making examples (0 = in the training process).
     augment : bool
         The paper's augmentations (see :mod:`MIDeepSegLib.training.augment`).
+    cut_p : float in [0, 1]
+        Probability that a scene is cut through its object, as a scan's first or last slice cuts an
+        organ (:func:`~MIDeepSegLib.training.sampler.cut_through`).
     half : bool
         Store the checkpoint's weights as float16 (the training state keeps float32).
     progress : bool
@@ -291,7 +302,7 @@ def train(config, sources, out_path, *, iterations=1000, batch_size=8, lr=1e-4, 
             out_path.parent.mkdir(parents=True, exist_ok=True)
 
         source = _as_source(sources)
-        sampler = ExampleSampler(source, config, augment=augment)
+        sampler = ExampleSampler(source, config, augment=augment, cut_p=cut_p)
         torch.manual_seed(seed)
         network = build_model(config).to(device)
         if init is not None:
@@ -310,7 +321,7 @@ def train(config, sources, out_path, *, iterations=1000, batch_size=8, lr=1e-4, 
         validation = None
         if main:
             val_sampler = ExampleSampler(_as_source(val_source) if val_source is not None else source, config,
-                                         augment=augment)
+                                         augment=augment, cut_p=cut_p)
             validation = val_sampler.batch([example_rng(seed, -1, 0, j) for j in range(val_size)])
 
         stop = iterations if stop_at is None else min(int(stop_at), iterations)
@@ -356,8 +367,8 @@ def train(config, sources, out_path, *, iterations=1000, batch_size=8, lr=1e-4, 
                        batch_size,
                        dict(iterations=iterations, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
                             lr_constant=lr_constant, lr_halve_every=lr_halve_every, augment=augment,
-                            seed=seed, world_size=world_size, source=source, device=device, command=command,
-                            card=card, half=half, val_size=val_size))
+                            cut_p=cut_p, seed=seed, world_size=world_size, source=source, device=device,
+                            command=command, card=card, half=half, val_size=val_size))
         seconds = time.perf_counter() - tick
         if world_size > 1:
             dist.barrier()
@@ -496,7 +507,7 @@ def training_card(config, info, done, history, seconds):
         "schedule": "lr constant for {} iterations, then halved every {}".format(
             info["iterations"] // 2 if info["lr_constant"] is None else info["lr_constant"],
             max(1, info["iterations"] // 10) if info["lr_halve_every"] is None else info["lr_halve_every"]),
-        "augmentation": "rotation, scaling, flips, gamma, intensity inversion" if info["augment"] else "none",
+        "augmentation": _augmentation(info["augment"], info["cut_p"]),
         "seed": info["seed"],
         "seconds": round(seconds, 1),
         "hardware": _hardware(info["device"], info["world_size"]),

@@ -8,12 +8,16 @@ takes at inference, with a simulated user (paper Section 2.1):
 2. the paper's augmentations (:mod:`MIDeepSegLib.training.augment`);
 3. simulated interior margin points
    (:func:`~MIDeepSegLib.core.simulate.interior_margin_points`);
-4. their relaxed bounding box (:func:`~MIDeepSegLib.core.crop.relaxed_bbox`) with
-   the model's ``margin_mm``, jittered per axis;
+4. their relaxed bounding box with the model's ``margin_mm``, jittered per
+   axis, grown to the image sides the object runs out of, as the Segmenter's
+   region (:func:`~MIDeepSegLib.core.crop.object_region`); there the crop is
+   mirrored past the side (:func:`~MIDeepSegLib.model.preprocess.mirror_pad`),
+   as at inference. Optionally (``cut_p``) the scene is first cut through its
+   object, as a scan cuts an organ with its first or last slice;
 5. the crop and its cue map on the network grid
    (:func:`~MIDeepSegLib.model.preprocess.network_input`, the Segmenter's own
-   function); the target is the mask crop resized linearly to the grid and
-   thresholded at 0.5.
+   function); the target is the mask crop (mirrored like the crop) resized
+   linearly to the grid and thresholded at 0.5.
 
 Each example is drawn from its own ``numpy.random.Generator``;
 :func:`example_rng` derives it from (seed, rank, iteration, index), so any
@@ -23,9 +27,10 @@ parallelism).
 
 import numpy as np
 
-from ..core.crop import relaxed_bbox, shift_points
+from ..core.crop import object_region, shift_points
 from ..core.simulate import interior_margin_points
-from ..model.preprocess import network_input, resize
+from ..model.preprocess import border_pads, mirror_pad, network_input, resize
+from ..settings import BORDER_MM, BORDER_VOXELS
 from .augment import apply_augmentation, draw_augmentation
 
 
@@ -53,19 +58,24 @@ class ExampleSampler:
     margin_jitter : (float, float), keyword-only
         Range of the factor drawn per axis for the relaxed box's margin
         (``margin_mm`` times it); (1, 1) for none.
+    cut_p : float in [0, 1], keyword-only
+        Probability that a scene is cut through its object first (:func:`cut_through`).
     """
 
-    def __init__(self, source, config, *, augment=True, margin_jitter=(0.6, 1.5)):
+    def __init__(self, source, config, *, augment=True, margin_jitter=(0.6, 1.5), cut_p=0.0):
         if not hasattr(source, "sample"):
             raise ValueError("source must have a sample(rng, ndim) method, got {!r}".format(source))
         lo, hi = (float(v) for v in margin_jitter)
         if not 0 <= lo <= hi:
             raise ValueError("margin_jitter must be (low, high) with 0 <= low <= high, got {}".format(
                 margin_jitter))
+        if not 0.0 <= float(cut_p) <= 1.0:
+            raise ValueError("cut_p must be a probability in [0, 1], got {}".format(cut_p))
         self.source = source
         self.config = config
         self.augment = bool(augment)
         self.margin_jitter = (lo, hi)
+        self.cut_p = float(cut_p)
 
     def example(self, rng):
         """One training example.
@@ -89,17 +99,24 @@ class ExampleSampler:
             if self.augment:
                 params = draw_augmentation(rng, ndim, spacing)
                 image, mask = apply_augmentation(image, mask, spacing, params)
+            if self.cut_p > 0 and rng.random() < self.cut_p:  # (no draw without it: earlier runs replay)
+                image, mask = cut_through(image, mask, rng)
             if mask.sum() < 4:
                 continue
             points = _margin_points(mask, rng, spacing)
             margins = config.margin_mm * rng.uniform(*self.margin_jitter, size=ndim)
-            box = relaxed_bbox(points, image.shape, spacing, margins)
-            crop = image[box]
+            box, sides = object_region(points, image.shape, spacing, margins, BORDER_VOXELS)
+            crop, target = image[box], mask[box].astype(np.float32)
             if min(crop.shape) < 2:
                 continue
-            inputs = network_input(crop, shift_points(points, box), spacing, config.input_size,
-                                   encoding=config.encoding, normalisation=config.normalisation)
-            target = resize(mask[box].astype(np.float32), config.input_size) >= 0.5
+            local = shift_points(points, box)
+            if sides.any():
+                pads = border_pads(sides, spacing, BORDER_MM)
+                crop, local = mirror_pad(crop, local, pads)
+                target = np.pad(target, pads, mode="symmetric")
+            inputs = network_input(crop, local, spacing, config.input_size, encoding=config.encoding,
+                                   normalisation=config.normalisation)
+            target = resize(target, config.input_size) >= 0.5
             return inputs, target.astype(np.uint8)
         raise RuntimeError("the source gave 20 scenes in a row with no usable object")  # pragma: no cover
 
@@ -107,6 +124,22 @@ class ExampleSampler:
         """Stack the examples of several Generators: ``(inputs (B, 2, *size), targets (B, *size))``."""
         examples = [self.example(rng) for rng in rngs]
         return np.stack([e[0] for e in examples]), np.stack([e[1] for e in examples])
+
+
+def cut_through(image, mask, rng):
+    """The scene cut through its object along a random axis, as a scan's first or last slice cuts an organ.
+
+    The cut lies between a quarter and three quarters of the object's extent along that axis; one side
+    (chosen at random) is kept. Returns views (image, mask) of the part kept.
+    """
+    mask = np.asarray(mask)
+    axis = int(rng.integers(mask.ndim))
+    along = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
+    first, last = int(along[0]), int(along[-1])
+    at = int(round(first + rng.uniform(0.25, 0.75) * (last - first)))
+    keep = slice(at, None) if rng.random() < 0.5 else slice(None, at + 1)
+    index = (slice(None),) * axis + (keep,)
+    return image[index], mask[index]
 
 
 def _margin_points(mask, rng, spacing):

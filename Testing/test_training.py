@@ -213,5 +213,17 @@ def test_init_starts_from_a_checkpoint_and_records_it(tmp_path):
     assert row.index(str(tuned)) < row.index(str(first))
     assert row.count("on other data (random shapes") == 2  # both earlier stages drew every shape kind
     with pytest.raises(ValueError, match="init: .* different architecture"):
-        train(ModelConfig(2, features=(8, 16, 32), input_size=(64, 64)), SHAPES, tmp_path / "x.pt",
+        train(ModelConfig(2, features=(8, 16, 24), input_size=(32, 32)), SHAPES, tmp_path / "x.pt",
               iterations=1, init=first, **options)
+    # The UNet is fully convolutional: fine-tuning at a finer input grid keeps the weights,
+    # and the card says which grid they were trained at.
+    finer = tmp_path / "finer.pt"
+    train(ModelConfig(2, features=(8, 16, 32), input_size=(48, 48)), SHAPES, finer, iterations=2,
+          init=first, **dict(options, lr=1e-12))
+    d, finer_config = load_checkpoint(finer, device="cpu")
+    for (name, x), (_, y) in zip(a.state_dict().items(), d.state_dict().items()):
+        torch.testing.assert_close(x, y, atol=1e-3, rtol=0, msg=name)
+    assert finer_config.input_size == (48, 48)
+    assert finer_config.card["initialised_from"]["input_size"] == [32, 32]
+    assert "at input grid 32 x 32" in render_model_card(finer_config)
+    assert "at input grid" not in render_model_card(chain_config)

@@ -74,7 +74,7 @@ def render_model_card(config, *, file_name=None, validation=None):
     ]
     start = config.card.get("initialised_from")
     if start:  # fine-tuned: the starting weights' own training is part of the model's cost
-        rows.insert(-1, ("Initialised from", _start_text(start, training.get("data"))))
+        rows.insert(-1, ("Initialised from", _start_text(start, training.get("data"), config.input_size)))
     lines = ["# " + title, "", "| | |", "|---|---|"]
     lines += ["| {} | {} |".format(k, str(v).replace("|", "\\|").replace("\n", " ")) for k, v in rows]
     lines += ["", "## Validation on unseen structures", ""]
@@ -98,10 +98,11 @@ def render_model_card(config, *, file_name=None, validation=None):
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _start_text(start, data):
+def _start_text(start, data, grid):
     """The chain of checkpoints a fine-tuned model started from, earliest last.
 
-    A stage whose training data differ from the model's own (`data`) says so.
+    A stage whose training data differ from the model's own (`data`), or whose
+    input grid differs from the model's (`grid`), says so.
     """
     stages = []
     while start:
@@ -110,6 +111,8 @@ def _start_text(start, data):
             start.get("checkpoint"), before.get("iterations_done", "?"), before.get("seconds") or 0)
         if before.get("data") and before["data"] != data:
             text += " on other data ({})".format(_data_text(before["data"]))
+        if start.get("input_size") and tuple(start["input_size"]) != tuple(grid):
+            text += " at input grid {}".format(" x ".join(map(str, start["input_size"])))
         stages.append(text + ": `{}`".format(before.get("command", "-")))
         start = start.get("initialised_from")
     return "; that one initialised from ".join(stages)

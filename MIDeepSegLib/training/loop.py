@@ -448,12 +448,17 @@ def _check_arguments(config, *, iterations, batch_size, val_every, val_size, wor
 def _load_initial_weights(network, config, path):
     """Copy a checkpoint's weights into `network`; returns the card entry that records them."""
     source, source_config = load_checkpoint(path, device="cpu")
-    if _comparable(source_config.to_dict()) != _comparable(config.to_dict()):
+    # The UNet is fully convolutional, so its weights carry over to another input grid
+    # (fine-tuning at a finer grid); everything else must match.
+    def same(config_dict):
+        return {k: v for k, v in _comparable(config_dict).items() if k != "input_size"}
+    if same(source_config.to_dict()) != same(config.to_dict()):
         raise ValueError("init: {} has a different architecture or input preparation: {} (training asks for {})"
-                         .format(path, _comparable(source_config.to_dict()), _comparable(config.to_dict())))
+                         .format(path, same(source_config.to_dict()), same(config.to_dict())))
     network.load_state_dict(source.state_dict())  # float16 weights are copied into float32 parameters
     # The starting weights' own start too: a model fine-tuned in stages records every stage.
-    return {"checkpoint": str(path), "training": source_config.card.get("training"),
+    return {"checkpoint": str(path), "input_size": list(source_config.input_size),
+            "training": source_config.card.get("training"),
             "initialised_from": source_config.card.get("initialised_from")}
 
 

@@ -15,11 +15,11 @@ from scipy import ndimage
 
 from ._checks import check_points, check_probability, check_spacing
 from .core.crop import box_shape, box_union, object_region, relaxed_bbox, shift_points
-from .model.preprocess import border_pads, mirror_pad, network_input, resize
+from .model.preprocess import border_pads, mirror_pad, network_grid, network_input, resize
 from .core.refinement import (click_clearance_mm, click_reach_mm, click_reaches, prepare_cache, refine_gc,
                               refine_ifgc)
-from .settings import (BACKGROUND_REACH_FRACTION, BORDER_MM, BORDER_VOXELS, DISTANCE_SCALE, INITIAL_FUSION, LAM,
-                       MAX_REACH_FRACTION, POINT_REACH_FRACTION, REACH_FRACTION, REACH_GROWTH, SIGMA, SMOOTHING_VOX,
+from .settings import (BACKGROUND_REACH_FRACTION, BORDER_MM, BORDER_VOXELS, DISTANCE_SCALE, FINER_GRID_CELLS,
+                       INITIAL_FUSION, LAM, MAX_REACH_FRACTION, POINT_REACH_FRACTION, REACH_FRACTION, REACH_GROWTH, SIGMA, SMOOTHING_VOX,
                        for_dimension)
 
 #: Fewest distinct interior margin points accepted. The crop is their relaxed
@@ -174,6 +174,11 @@ class Segmenter:
         slice): :meth:`initial` grows the region to that side, and the
         network sees the crop mirrored `border_mm` past it
         (:func:`~MIDeepSegLib.model.preprocess.mirror_pad`). 0: neither.
+    finer_grid : int >= 0 or dict
+        Where the network's trained grid would shrink the crop, it runs on a
+        grid this many coarsest-level cells finer per axis
+        (:func:`~MIDeepSegLib.model.preprocess.network_grid`); 0: always the
+        trained grid. A dict gives it per dimension.
     smoothing : float >= 0 or dict
         Gaussian sigma (voxels) of the smoothing the refinements' geodesic
         distances and graph cut see (see
@@ -203,7 +208,8 @@ class Segmenter:
                  iterations="default", connectivity=None, distance_scale=DISTANCE_SCALE, reach=REACH_FRACTION,
                  background_reach=BACKGROUND_REACH_FRACTION, point_reach=POINT_REACH_FRACTION,
                  reach_growth=REACH_GROWTH, max_reach=MAX_REACH_FRACTION, initial_fusion=INITIAL_FUSION,
-                 border_mm=BORDER_MM, smoothing=SMOOTHING_VOX, exact=False, refinement="ifgc"):
+                 border_mm=BORDER_MM, finer_grid=FINER_GRID_CELLS, smoothing=SMOOTHING_VOX, exact=False,
+                 refinement="ifgc"):
         from ._device import resolve_device  # deferred: loads torch, on first use
 
         self.image = _check_session_image(image)
@@ -223,8 +229,10 @@ class Segmenter:
         self.refinement = refinement
         self.iterations = iterations
         self.connectivity = connectivity
-        distance_scale, point_reach, smoothing = (for_dimension(v, self.image.ndim)
-                                                  for v in (distance_scale, point_reach, smoothing))
+        distance_scale, point_reach, smoothing, finer_grid = (
+            for_dimension(v, self.image.ndim) for v in (distance_scale, point_reach, smoothing, finer_grid))
+        network_grid((1,), (1,), 1, finer_grid)  # validates it
+        self.finer_grid = finer_grid
         self.distance_scale = float(distance_scale)
         if not self.distance_scale > 0:
             raise ValueError("distance_scale must be > 0, got {}".format(distance_scale))
@@ -312,7 +320,9 @@ class Segmenter:
         # Where the object runs out of the image, the network sees it go on (mirrored) past the border.
         pads = border_pads(sides, self.spacing, self.border_mm)
         net_crop, net_points = mirror_pad(crop, local, pads) if sides.any() else (crop, local)
-        inputs = network_input(net_crop, net_points, self.spacing, self.config.input_size,
+        grid = network_grid(net_crop.shape, self.config.input_size, 2 ** (len(self.config.features) - 1),
+                            self.finer_grid)
+        inputs = network_input(net_crop, net_points, self.spacing, grid,
                                encoding=self.config.encoding, normalisation=self.config.normalisation,
                                device=self.device)
         timings["egd"] = time.perf_counter() - tick

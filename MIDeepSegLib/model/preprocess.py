@@ -87,6 +87,41 @@ def grid_points(points, from_shape, to_shape):
     return (np.asarray(points, dtype=float) + 0.5) * scale - 0.5
 
 
+def network_grid(crop_shape, input_size, size_multiple, finer_cells):
+    """The grid the network runs on for one crop, array order.
+
+    The network's trained grid (`input_size`), unless that grid would shrink the
+    crop (the crop has more voxels than the grid has cells): then the grid grows
+    by `finer_cells` cells of the network's coarsest level along every axis, i.e.
+    ``finer_cells * size_multiple`` voxels, so the UNet's poolings still divide it.
+    The UNet is fully convolutional, so its weights run on either grid. A large
+    object (a liver) keeps more of its boundary's detail; a small one (a deep
+    grey nucleus at 1 mm), which the trained grid already enlarges, is unchanged.
+
+    Parameters
+    ----------
+    crop_shape : tuple of int
+        Shape of the crop the network sees, array order.
+    input_size : tuple of int
+        The network's trained grid, array order.
+    size_multiple : int
+        Every grid size must be a multiple of this (``UNet.size_multiple``).
+    finer_cells : int >= 0
+        Coarsest-level cells added per axis; 0 keeps the trained grid.
+
+    Returns
+    -------
+    tuple of int
+    """
+    numeric = isinstance(finer_cells, (int, float, np.integer, np.floating)) and not isinstance(finer_cells, bool)
+    cells = int(finer_cells) if numeric and float(finer_cells).is_integer() else -1
+    if cells < 0:
+        raise ValueError("finer_cells must be an integer >= 0 (0: the trained grid), got {!r}".format(finer_cells))
+    if cells == 0 or math.prod(crop_shape) <= math.prod(input_size):
+        return tuple(input_size)
+    return tuple(int(n) + cells * int(size_multiple) for n in input_size)
+
+
 def network_input(crop, points, spacing, input_size, *, encoding="egd", normalisation="zscore", device=None):
     """Stack the normalised crop and the points' cue map on the network grid.
 

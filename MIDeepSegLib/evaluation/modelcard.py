@@ -12,6 +12,8 @@ import json
 from pathlib import Path
 
 from ..model.checkpoint import read_payload, load_checkpoint, save_checkpoint
+from ..model.preprocess import network_grid
+from ..settings import FINER_GRID_CELLS, for_dimension
 from .user import REPORTED_CLICKS, click_label, value_at
 
 #: The training / validation split, stated in every card.
@@ -48,8 +50,7 @@ def render_model_card(config, *, file_name=None, validation=None):
     rows = [
         ("Architecture", training.get("architecture") or "UNet {}D, features {}".format(
             config.spatial_dims, list(config.features))),
-        ("Input grid", " x ".join(map(str, config.input_size))
-         + " voxels (array order); every crop is resized to it (linear interpolation)"),
+        ("Input grid", _grid_text(config)),
         ("Normalisation", "{}: the crop's mean and standard deviation".format(config.normalisation)
          if config.normalisation == "zscore" else config.normalisation),
         ("Cue-map encoding", config.encoding),
@@ -96,6 +97,18 @@ def render_model_card(config, *, file_name=None, validation=None):
                 for name, value in settings["refinement"].items()))
         lines += [text, "", markdown_table(result)]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _grid_text(config):
+    """The trained grid, and the finer one the Segmenter runs the network on for large crops."""
+    text = " x ".join(map(str, config.input_size)) + " voxels (array order); every crop is resized to it " \
+                                                       "(linear interpolation)"
+    cells = for_dimension(FINER_GRID_CELLS, config.spatial_dims)
+    if cells:
+        finer = network_grid([2 * n for n in config.input_size], config.input_size, 2 ** (len(config.features) - 1), cells)
+        text += ", or to {} where this grid would shrink it (`settings.FINER_GRID_CELLS`)".format(
+            " x ".join(map(str, finer)))
+    return text
 
 
 def _start_text(start, data, grid):

@@ -402,9 +402,10 @@ class Segmenter:
 
         The clicks are added to the session's earlier ones; every refinement
         fuses *all* clicks (and the interior margin points, which count as
-        foreground) with the CNN's probability. Clicks outside the current
-        region extend it by a margin around them (the CNN's probability there
-        is 0, so only the clicks' evidence counts).
+        foreground) with the CNN's probability. Foreground clicks, and
+        background clicks outside the current region, extend it by a margin
+        around them (the CNN's probability there is 0, so only the clicks'
+        evidence counts).
 
         Parameters
         ----------
@@ -433,7 +434,11 @@ class Segmenter:
 
         start = time.perf_counter()
         box = state.result.box
-        for click in np.vstack([new_fg, new_bg]):
+        # A background click inside the region needs no room around it (outside the region everything is
+        # background already); growing the region would throw away the distance maps of earlier clicks.
+        inside = np.array([all(b.start <= v < b.stop for v, b in zip(np.rint(click), box)) for click in new_bg],
+                          dtype=bool)
+        for click in np.vstack([new_fg, new_bg[~inside]]):
             box = box_union(box, relaxed_bbox(click[None], self.image.shape, self.spacing, self.margin_mm))
         if self._cache.get("box") != box:
             self._cache = {"box": box, "refine": {}, "crop": self._crop(box)}

@@ -178,6 +178,23 @@ def test_foreground_click_outside_the_crop_recovers_a_missed_part(models):
     assert r1.mask[~truth].sum() <= r0.mask[~truth].sum() + 20  # without leaking into the background
 
 
+def test_background_click_inside_the_region_keeps_it_and_its_distance_maps(models):
+    """A background click near the region's edge does not grow the region (outside it everything is
+    background already), so the distance maps of earlier clicks are reused; one outside grows it."""
+    image, disc, lobe, points, _ = lobed_scene_2d()
+    seg = Segmenter(image, model=str(models["2d"]), device="cpu")
+    r0 = seg.initial(points)
+    inside = [r0.box[0].stop - 1, r0.box[1].start + 1]  # one voxel from the edge: margin_mm would grow it
+    r1 = seg.refine(foreground=[[40, 30]])
+    maps = seg._cache["refine"]
+    r2 = seg.refine(background=[inside])
+    assert r2.box == r1.box == r0.box
+    assert seg._cache["refine"] is maps and r2.mask[tuple(inside)] == 0
+    outside = [40, r0.box[1].stop + 6]
+    r3 = seg.refine(background=[outside])
+    assert r3.box[1].stop > outside[1] and seg._cache["refine"] is not maps
+
+
 def test_foreground_click_in_missed_part_raises_dice(models):
     """Inside the crop: the network misses the lobe's start; one click there recovers it."""
     image, disc, lobe, points, _ = lobed_scene_2d()

@@ -19,8 +19,8 @@ from .model.preprocess import border_pads, mirror_pad, network_grid, network_inp
 from .core.refinement import (click_clearance_mm, click_reach_mm, click_reaches, prepare_cache, refine_gc,
                               refine_ifgc)
 from .settings import (BACKGROUND_REACH_FRACTION, BORDER_MM, BORDER_VOXELS, DISTANCE_SCALE, FINER_GRID_CELLS,
-                       INITIAL_FUSION, LAM, MAX_REACH_FRACTION, POINT_REACH_FRACTION, REACH_FRACTION, REACH_GROWTH, SIGMA, SMOOTHING_VOX,
-                       for_dimension)
+                       INITIAL_FUSION, LAM, MAX_REACH_FRACTION, POINT_REACH_FRACTION, REACH_FRACTION,
+                       REACH_GROWTH, SIGMA, SMOOTHING_VOX, for_dimension)
 
 #: Fewest distinct interior margin points accepted. The crop is their relaxed
 #: bounding box and the network was trained with 3-4 (2D) / 5-6 (3D) points
@@ -320,7 +320,7 @@ class Segmenter:
         # Where the object runs out of the image, the network sees it go on (mirrored) past the border.
         pads = border_pads(sides, self.spacing, self.border_mm)
         net_crop, net_points = mirror_pad(crop, local, pads) if sides.any() else (crop, local)
-        grid = network_grid(net_crop.shape, self.config.input_size, 2 ** (len(self.config.features) - 1),
+        grid = network_grid(net_crop.shape, self.config.input_size, self.config.size_multiple,
                             self.finer_grid)
         inputs = network_input(net_crop, net_points, self.spacing, grid,
                                encoding=self.config.encoding, normalisation=self.config.normalisation,
@@ -436,8 +436,8 @@ class Segmenter:
         box = state.result.box
         # A background click inside the region needs no room around it (outside the region everything is
         # background already); growing the region would throw away the distance maps of earlier clicks.
-        inside = np.array([all(b.start <= v < b.stop for v, b in zip(np.rint(click), box)) for click in new_bg],
-                          dtype=bool)
+        inside = np.array([all(b.start <= v < b.stop for v, b in zip(np.rint(click), box))
+                           for click in new_bg], dtype=bool)
         for click in np.vstack([new_fg, new_bg[~inside]]):
             box = box_union(box, relaxed_bbox(click[None], self.image.shape, self.spacing, self.margin_mm))
         if self._cache.get("box") != box:

@@ -59,6 +59,7 @@ def test_model_card_states_both_grids():
     from MIDeepSegLib.model.checkpoint import ModelConfig
 
     card_3d = render_model_card(ModelConfig(3, features=(16, 32, 64, 128), input_size=(32, 48, 48)))
-    assert "32 x 48 x 48 voxels" in card_3d and "or to 40 x 56 x 56 where this grid would shrink it" in card_3d
+    assert "32 x 48 x 48 voxels" in card_3d
+    assert "or to 40 x 56 x 56 where this grid would shrink it" in card_3d
     card_2d = render_model_card(ModelConfig(2, features=(8, 16, 32), input_size=(64, 64)))
     assert "64 x 64 voxels" in card_2d and "would shrink" not in card_2d  # 2D: the trained grid only

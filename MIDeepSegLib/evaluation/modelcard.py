@@ -105,7 +105,8 @@ def _grid_text(config):
                                                        "(linear interpolation)"
     cells = for_dimension(FINER_GRID_CELLS, config.spatial_dims)
     if cells:
-        finer = network_grid([2 * n for n in config.input_size], config.input_size, 2 ** (len(config.features) - 1), cells)
+        larger = [2 * n for n in config.input_size]  # any crop the trained grid would shrink
+        finer = network_grid(larger, config.input_size, config.size_multiple, cells)
         text += ", or to {} where this grid would shrink it (`settings.FINER_GRID_CELLS`)".format(
             " x ".join(map(str, finer)))
     return text

@@ -99,6 +99,11 @@ class ModelConfig:
     library_version: str = __version__
     card: dict = dataclasses.field(default_factory=dict)
 
+    @property
+    def size_multiple(self):
+        """int: every input grid size must be a multiple of this (2 ** the UNet's poolings)."""
+        return 2 ** (len(self.features) - 1)
+
     def __post_init__(self):
         if isinstance(self.spatial_dims, bool) or self.spatial_dims not in (2, 3):
             raise ValueError(f"spatial_dims must be 2 or 3, got {self.spatial_dims!r}")
@@ -114,7 +119,7 @@ class ModelConfig:
                 f"input_size must have {self.spatial_dims} values (array order), got {self.input_size!r}")
         self.input_size = tuple(positive_int(s, f"input_size[{i}]")
                                 for i, s in enumerate(self.input_size))
-        multiple = 2 ** (len(self.features) - 1)
+        multiple = self.size_multiple
         if any(s % multiple for s in self.input_size):
             raise ValueError(f"input_size {self.input_size} must be a multiple of {multiple} "
                              "(2 ** (len(features) - 1)) along every axis")

@@ -105,7 +105,7 @@ def network_grid(crop_shape, input_size, size_multiple, finer_cells):
     input_size : tuple of int
         The network's trained grid, array order.
     size_multiple : int
-        Every grid size must be a multiple of this (``UNet.size_multiple``).
+        Every grid size must be a multiple of this (``ModelConfig.size_multiple``).
     finer_cells : int >= 0
         Coarsest-level cells added per axis; 0 keeps the trained grid.
 
@@ -113,10 +113,12 @@ def network_grid(crop_shape, input_size, size_multiple, finer_cells):
     -------
     tuple of int
     """
-    numeric = isinstance(finer_cells, (int, float, np.integer, np.floating)) and not isinstance(finer_cells, bool)
+    numeric = isinstance(finer_cells, (int, float, np.integer, np.floating)) \
+        and not isinstance(finer_cells, bool)
     cells = int(finer_cells) if numeric and float(finer_cells).is_integer() else -1
     if cells < 0:
-        raise ValueError("finer_cells must be an integer >= 0 (0: the trained grid), got {!r}".format(finer_cells))
+        raise ValueError("finer_cells must be an integer >= 0 (0: the trained grid), got {!r}"
+                         .format(finer_cells))
     if cells == 0 or math.prod(crop_shape) <= math.prod(input_size):
         return tuple(input_size)
     return tuple(int(n) + cells * int(size_multiple) for n in input_size)

@@ -15,11 +15,12 @@ from scipy import ndimage
 
 from ._checks import check_points, check_probability, check_spacing
 from .core.crop import box_shape, box_union, object_region, relaxed_bbox, shift_points
+from .core.fusion import soften
 from .model.preprocess import border_pads, mirror_pad, network_grid, network_input, resize
 from .core.refinement import (click_clearance_mm, click_reach_mm, click_reaches, prepare_cache, refine_gc,
                               refine_ifgc)
-from .settings import (BACKGROUND_REACH_FRACTION, BORDER_MM, BORDER_VOXELS, DISTANCE_SCALE, FINER_GRID_CELLS,
-                       INITIAL_FUSION, LAM, MAX_REACH_FRACTION, POINT_REACH_FRACTION, REACH_FRACTION,
+from .settings import (BACKGROUND_REACH_FRACTION, BORDER_MM, BORDER_VOXELS, CLICK_TEMPERATURE, DISTANCE_SCALE,
+                       FINER_GRID_CELLS, INITIAL_FUSION, LAM, MAX_REACH_FRACTION, POINT_REACH_FRACTION, REACH_FRACTION,
                        REACH_GROWTH, SIGMA, SMOOTHING_VOX, for_dimension)
 
 #: Fewest distinct interior margin points accepted. The crop is their relaxed
@@ -179,6 +180,12 @@ class Segmenter:
         grid this many coarsest-level cells finer per axis
         (:func:`~MIDeepSegLib.model.preprocess.network_grid`); 0: always the
         trained grid. A dict gives it per dimension.
+    click_temperature : float >= 1 or dict
+        In :meth:`refine` (IF-GC), the CNN's probability is softened
+        (:func:`~MIDeepSegLib.core.fusion.soften`) on the side the clicks
+        contradict: below 0.5 once there is a foreground click, above 0.5
+        once there is a background click. 1: the network's own probability,
+        as in the paper. A dict gives it per dimension.
     smoothing : float >= 0 or dict
         Gaussian sigma (voxels) of the smoothing the refinements' geodesic
         distances and graph cut see (see
@@ -208,8 +215,8 @@ class Segmenter:
                  iterations="default", connectivity=None, distance_scale=DISTANCE_SCALE, reach=REACH_FRACTION,
                  background_reach=BACKGROUND_REACH_FRACTION, point_reach=POINT_REACH_FRACTION,
                  reach_growth=REACH_GROWTH, max_reach=MAX_REACH_FRACTION, initial_fusion=INITIAL_FUSION,
-                 border_mm=BORDER_MM, finer_grid=FINER_GRID_CELLS, smoothing=SMOOTHING_VOX, exact=False,
-                 refinement="ifgc"):
+                 border_mm=BORDER_MM, finer_grid=FINER_GRID_CELLS, click_temperature=CLICK_TEMPERATURE,
+                 smoothing=SMOOTHING_VOX, exact=False, refinement="ifgc"):
         from ._device import resolve_device  # deferred: loads torch, on first use
 
         self.image = _check_session_image(image)
@@ -229,10 +236,15 @@ class Segmenter:
         self.refinement = refinement
         self.iterations = iterations
         self.connectivity = connectivity
-        distance_scale, point_reach, smoothing, finer_grid = (
-            for_dimension(v, self.image.ndim) for v in (distance_scale, point_reach, smoothing, finer_grid))
+        distance_scale, point_reach, smoothing, finer_grid, click_temperature = (
+            for_dimension(v, self.image.ndim)
+            for v in (distance_scale, point_reach, smoothing, finer_grid, click_temperature))
         network_grid((1,), (1,), 1, finer_grid)  # validates it
         self.finer_grid = finer_grid
+        self.click_temperature = float(click_temperature)
+        if not (math.isfinite(self.click_temperature) and self.click_temperature >= 1):
+            raise ValueError("click_temperature must be >= 1 (1: the network's own probability), got {}".format(
+                click_temperature))
         self.distance_scale = float(distance_scale)
         if not self.distance_scale > 0:
             raise ValueError("distance_scale must be > 0, got {}".format(distance_scale))
@@ -254,6 +266,8 @@ class Segmenter:
         self._history = []
         # Distance maps of the clicks on the current working region (see refine_ifgc's `cache`).
         self._cache = {"box": None}
+        # The softened CNN probabilities of the current session, by temperatures (see _click_probability).
+        self._softened = {}
 
     # -- session -----------------------------------------------------------------
 
@@ -446,7 +460,10 @@ class Segmenter:
         clearance = self._clearance(state, new_fg, new_bg)
         cnn_probability = np.zeros(box_shape(box), np.float32)
         inner = tuple(slice(c.start - b.start, c.stop - b.start) for c, b in zip(state.cnn_box, box))
-        cnn_probability[inner] = state.cnn_probability
+        if self.refinement == "ifgc":
+            cnn_probability[inner] = self._click_probability(state.cnn_probability, len(all_fg), len(all_bg))
+        else:
+            cnn_probability[inner] = state.cnn_probability
         timings = {"crop": time.perf_counter() - start}
 
         if self.refinement == "gc":  # Table 3's baseline: the clicks as hard constraints, no fusion
@@ -480,6 +497,7 @@ class Segmenter:
         """Forget every click and result (the model stays loaded)."""
         self._history = []
         self._cache = {"box": None}
+        self._softened = {}
 
     # -- helpers -----------------------------------------------------------------
 
@@ -515,6 +533,23 @@ class Segmenter:
                 earlier = np.vstack([earlier, click])
             clearance[kind] = np.array(values, dtype=float)
         return clearance
+
+    def _click_probability(self, probability, foreground_clicks, background_clicks):
+        """The CNN's `probability` as the clicks' fusion sees it: softened on the side the clicks contradict.
+
+        A foreground click says that the network missed part of the object where it was confident of the
+        background, a background click that it leaked where it was confident of the object: that side
+        gets the temperature ``click_temperature``. Each of the (at most three) variants is computed
+        once per session (on an organ-sized region a few tenths of a second).
+        """
+        key = tuple(self.click_temperature if n else 1.0 for n in (foreground_clicks, background_clicks))
+        if key == (1.0, 1.0):
+            return probability
+        if self._softened.get("of") is not probability:  # a new initial(): a new network probability
+            self._softened = {"of": probability}
+        if key not in self._softened:
+            self._softened[key] = soften(probability, *key)
+        return self._softened[key]
 
     def _refine_crop(self, crop, probability, points, foreground, background, clearance=None):
         """IF-GC on the current working region with the session's settings (crop coordinates).

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from MIDeepSegLib.core.fusion import information_fusion
+from MIDeepSegLib.core.fusion import information_fusion, soften
 
 ATOL = 2e-7
 
@@ -167,3 +167,53 @@ def test_monotonic_in_probability(p, d_f, d_b):
     # and elementwise: raising P never lowers R
     higher = np.minimum(p + 0.25, 1.0)
     assert np.all(information_fusion(higher, d_f, d_b) >= information_fusion(p, d_f, d_b))
+
+
+# -- soften: the CNN probability after the user's clicks (Segmenter's click_temperature) --------------
+
+def _tempered(p, t):
+    """p^(1/t) / (p^(1/t) + (1 - p)^(1/t)), float64: the logit divided by t, written without logits."""
+    p = np.asarray(p, dtype=np.float64)
+    a, b = p ** (1.0 / t), (1.0 - p) ** (1.0 / t)
+    return a / (a + b)
+
+
+def test_soften_divides_the_logit_of_each_side():
+    p = np.random.default_rng(0).random(5000).astype(np.float32)
+    p[:4] = [0.0, 0.5, 1.0, 1e-7]
+    below = soften(p, below=4.0)
+    low = p < 0.5
+    np.testing.assert_allclose(below[low], _tempered(p[low], 4.0), rtol=2e-5, atol=1e-7)
+    assert np.array_equal(below[~low], p[~low])  # the other side exactly as it was
+    both = soften(p, below=3.0, above=2.0)
+    np.testing.assert_allclose(both[low], _tempered(p[low], 3.0), rtol=2e-5, atol=1e-7)
+    np.testing.assert_allclose(both[~low], _tempered(p[~low], 2.0), rtol=2e-5, atol=1e-7)
+    assert both[0] == 0.0 and both[1] == 0.5 and both[2] == 1.0
+    # Less confident, same order: a graph cut sees the same ranking of voxels.
+    assert np.all(np.abs(both - 0.5) <= np.abs(p - 0.5) + 1e-7)
+    order = np.argsort(p, kind="stable")
+    assert np.all(np.diff(both[order]) >= 0)
+    assert both.dtype == np.float32 and both.shape == p.shape
+
+
+def test_soften_leaves_its_input_and_temperature_one_alone():
+    p = np.array([[0.1, 0.7], [0.3, 0.9]], np.float32)
+    kept = p.copy()
+    out = soften(p, 1.0, 1.0)
+    assert np.array_equal(out, p) and out is not p
+    soften(p, 4.0, 4.0)
+    assert np.array_equal(p, kept)
+    assert soften(0.2, 2.0).shape == ()
+
+
+@pytest.mark.parametrize("args, match", [
+    (([0.2, np.nan],), "finite"),
+    (([0.2, 1.5],), r"\[0, 1\]"),
+    (([-0.1],), r"\[0, 1\]"),
+    (([0.2], 0.5), "below must be a temperature >= 1"),
+    (([0.2], 2.0, np.inf), "above must be a temperature >= 1"),
+    (([0.2], np.nan), "below"),
+])
+def test_soften_bad_input(args, match):
+    with pytest.raises(ValueError, match=match):
+        soften(*args)

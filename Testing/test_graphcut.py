@@ -589,3 +589,35 @@ def test_reduced_cut_from_a_previous_problem_after_monotone_and_mixed_changes(ch
     assert side == {"up": 1, "down": 0, "mixed": None}[change]
     if side is not None:  # no voxel that had the favoured label is solved again
         assert stats["candidates"] <= int(((first != side) & (second > 1e-4) & (second < 1 - 1e-4)).sum())
+
+
+def test_reduced_cut_after_a_softening_of_the_whole_probability():
+    """A session's first foreground click softens the CNN's probability below 0.5, its first background click
+    above 0.5 too (Segmenter's click_temperature): every voxel's probability changes. The voxels that still
+    prefer their label are solved again only around the old boundary: each step's labels match a solve
+    from scratch (to a few voxels) on far fewer candidates."""
+    from MIDeepSegLib.core.fusion import soften
+
+    image, prob, fg, bg = _organ_like_problem((48, 64, 64), 0)
+    spacing, lam, sigma = (1.5, 0.8, 0.8), 0.5, 0.2
+    last = (prob, reduced_cut.reduced_graph_cut(image, prob, spacing, fg, bg, lam, sigma))
+    for below, above in ((4.0, 1.0), (4.0, 4.0)):
+        softened = soften(prob, below, above)
+        scratch, all_stats = reduced_cut.reduced_graph_cut(image, softened, spacing, fg, bg, lam, sigma,
+                                                           return_stats=True)
+        again, stats = reduced_cut.reduced_graph_cut(image, softened, spacing, fg, bg, lam, sigma,
+                                                      previous=(last[0], fg, bg, last[1]), return_stats=True)
+        assert (again != scratch).sum() <= 5
+        assert (scratch != last[1]).sum() > 100  # the softening moved the boundary: there was work to redo
+        # Measured: 60 k of 151 k candidates, then 26 k of 158 k.
+        assert stats["candidates"] < 0.5 * all_stats["candidates"], (below, above, stats, all_stats)
+        last = (softened, again)
+
+
+def test_mask_boundary_marks_both_sides():
+    mask = np.zeros((5, 7), bool)
+    mask[1:4, 2:5] = True
+    edge = reduced_cut._mask_boundary(mask)
+    expected = ndimage.binary_dilation(mask) & ~ndimage.binary_erosion(mask)
+    assert np.array_equal(edge, expected)
+    assert not reduced_cut._mask_boundary(np.ones((4, 4, 4), bool)).any()

@@ -40,12 +40,17 @@ def record(case, n_clicks, workdir):
     paths = []
     solve = refinement.reduced_graph_cut
 
-    def saving(image, probability, spacing, fg, bg, lam, sigma, connectivity=None):
+    def saving(image, probability, spacing, fg, bg, lam, sigma, connectivity=None, previous=None):
         path = Path(workdir) / "cut_{}_{}.npz".format(case, len(paths))
-        np.savez(path, image=image, probability=probability, spacing=np.asarray(spacing), fg=fg, bg=bg,
-                 lam=lam, sigma=sigma)
+        arrays = dict(image=image, probability=probability, spacing=np.asarray(spacing), fg=fg, bg=bg,
+                      lam=lam, sigma=sigma)
+        if previous is not None:  # the last cut on the region, which the session's solve starts from
+            arrays.update(zip(("previous_probability", "previous_fg", "previous_bg", "previous_mask"),
+                              (np.zeros(0, bool) if a is None else a for a in previous)))
+        np.savez(path, **arrays)
         paths.append(path)
-        return solve(image, probability, spacing, fg, bg, lam=lam, sigma=sigma, connectivity=connectivity)
+        return solve(image, probability, spacing, fg, bg, lam=lam, sigma=sigma, connectivity=connectivity,
+                     previous=previous)
 
     refinement.reduced_graph_cut = saving
     try:
@@ -85,11 +90,17 @@ def main():
         p = dict(np.load(path))
         problem = (p["image"], p["probability"], tuple(p["spacing"]), p["fg"], p["bg"])
         keywords = {"lam": float(p["lam"]), "sigma": float(p["sigma"])}
-        for _ in range(args.repeat):
-            cpu, wall = time.process_time(), time.perf_counter()
-            mask, stats = reduced_graph_cut(*problem, return_stats=True, **keywords)
-            print("{}: {:.2f} s CPU ({:.2f} wall), {:,} voxels, {}".format(
-                path.name, time.process_time() - cpu, time.perf_counter() - wall, mask.size, stats), flush=True)
+        starts = {"from scratch": None}
+        if "previous_mask" in p:  # as the session solved it: from the last cut on the region
+            starts["from the last cut"] = tuple(None if p[key].size == 0 else p[key] for key in (
+                "previous_probability", "previous_fg", "previous_bg", "previous_mask"))
+        for start, previous in starts.items():
+            for _ in range(args.repeat):
+                cpu, wall = time.process_time(), time.perf_counter()
+                mask, stats = reduced_graph_cut(*problem, return_stats=True, previous=previous, **keywords)
+                print("{} {}: {:.2f} s CPU ({:.2f} wall), {:,} voxels, {}".format(
+                    path.name, start, time.process_time() - cpu, time.perf_counter() - wall, mask.size, stats),
+                    flush=True)
         if args.check:
             full = graph_cut(*problem, **keywords)
             e_red, e_full = (energy(m.astype(bool), p["image"], p["probability"], problem[2], **keywords)

@@ -172,9 +172,9 @@ def run_case(case, rng, *, peer_names, model=None, encoders=None, max_clicks=10,
 
     def session(refinement, reach):
         """A fresh Segmenter for one variant: IF-GC with the clicks' reach, GC, or the paper's pure IF-GC."""
-        # The paper's IF-GC: pure geodesic fusion and the CNN's own initial mask.
+        # The paper's IF-GC: pure geodesic fusion, the CNN's own initial mask and probability.
         reaches = {} if reach else {"reach": None, "background_reach": None, "point_reach": None,
-                                    "initial_fusion": False}
+                                    "initial_fusion": False, "click_temperature": 1.0}
         seg = Segmenter(image, spacing, model=model, device=device, lam=lam, sigma=sigma, margin_mm=margin_mm,
                         refinement=refinement, **reaches)
         return seg if model is not None else _StandInSession(seg, truth)

@@ -593,7 +593,9 @@ def test_a_click_far_from_the_mask_reaches_further():
     click = [20, 32, 42]  # deep in the missed part: 17 mm from the stand-in mask
     masks = {}
     for growth in (0.0, 4.0):
-        seg = Segmenter(image, spacing, model=None, margin_mm=5.0, reach_growth=growth)
+        # The stand-in probability's 0.1 is no network's confidence: with the click temperature's
+        # softening either reach would take the whole ball (test_click_temperature.py tests that part).
+        seg = Segmenter(image, spacing, model=None, margin_mm=5.0, reach_growth=growth, click_temperature=1.0)
         seg.start(points, probability)
         masks[growth] = seg.refine(foreground=[click]).mask.astype(bool)
     # 17 mm, but the search stops where the reach reaches its limit: max_reach x extent / reach_growth, 7.3 mm.

@@ -416,7 +416,8 @@ class Segmenter:
 
         The clicks are added to the session's earlier ones; every refinement
         fuses *all* clicks (and the interior margin points, which count as
-        foreground) with the CNN's probability. Foreground clicks, and
+        foreground) with the CNN's probability, softened on the side the
+        clicks contradict (`click_temperature`). Foreground clicks, and
         background clicks outside the current region, extend it by a margin
         around them (the CNN's probability there is 0, so only the clicks'
         evidence counts).

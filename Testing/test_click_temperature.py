@@ -18,18 +18,23 @@ from MIDeepSegLib.settings import CLICK_TEMPERATURE
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-@pytest.fixture
-def fusion_inputs(monkeypatch):
-    """The CNN probability (crop) that each refine_ifgc call of a session receives, in call order."""
+def _observe(monkeypatch, name):
+    """The CNN probability (crop) that each call of the segmenter's `name` (refine_ifgc, refine_gc)
+    receives, in call order; the real function still runs."""
     seen = []
-    real = segmenter_module.refine_ifgc
+    real = getattr(segmenter_module, name)
 
     def observed(image, probability, *args, **kwargs):
         seen.append(np.array(probability, copy=True))
         return real(image, probability, *args, **kwargs)
 
-    monkeypatch.setattr(segmenter_module, "refine_ifgc", observed)
+    monkeypatch.setattr(segmenter_module, name, observed)
     return seen
+
+
+@pytest.fixture
+def fusion_inputs(monkeypatch):
+    return _observe(monkeypatch, "refine_ifgc")
 
 
 def _session(models, temperature, **kwargs):
@@ -81,14 +86,7 @@ def test_temperature_one_keeps_the_networks_probability(models, fusion_inputs):
 def test_the_gc_baseline_keeps_the_networks_probability(models, monkeypatch):
     """Table 3's baseline (the clicks as hard constraints on the CNN's probability) is the paper's: no
     softening."""
-    seen = []
-    real = segmenter_module.refine_gc
-
-    def observed(image, probability, *args, **kwargs):
-        seen.append(np.array(probability, copy=True))
-        return real(image, probability, *args, **kwargs)
-
-    monkeypatch.setattr(segmenter_module, "refine_gc", observed)
+    seen = _observe(monkeypatch, "refine_gc")
     seg, first, truth = _session(models, 4.0, refinement="gc")
     click = refinement_click(first.mask, truth)
     seg.refine(**{"foreground" if click.foreground else "background": [click.point]})

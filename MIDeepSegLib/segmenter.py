@@ -19,8 +19,8 @@ from .core.fusion import soften
 from .model.preprocess import border_pads, mirror_pad, network_grid, network_input, resize
 from .core.refinement import (click_clearance_mm, click_reach_mm, click_reaches, prepare_cache, refine_gc,
                               refine_ifgc)
-from .settings import (BACKGROUND_REACH_FRACTION, BORDER_MM, BORDER_VOXELS, CLICK_TEMPERATURE, DISTANCE_SCALE,
-                       FINER_GRID_CELLS, INITIAL_FUSION, LAM, MAX_REACH_FRACTION, POINT_REACH_FRACTION, REACH_FRACTION,
+from .settings import (BACKGROUND_REACH_FRACTION, BORDER_MM, BORDER_VOXELS, CLICK_TEMPERATURE,
+                       CLICK_TEMPERATURE_MAX_VOXELS, DISTANCE_SCALE, FINER_GRID_CELLS, INITIAL_FUSION, LAM, MAX_REACH_FRACTION, POINT_REACH_FRACTION, REACH_FRACTION,
                        REACH_GROWTH, SIGMA, SMOOTHING_VOX, for_dimension)
 
 #: Fewest distinct interior margin points accepted. The crop is their relaxed
@@ -186,6 +186,10 @@ class Segmenter:
         contradict: below 0.5 once there is a foreground click, above 0.5
         once there is a background click. 1: the network's own probability,
         as in the paper. A dict gives it per dimension.
+    click_temperature_max_voxels : int
+        Only on working regions of at most this many voxels (on larger ones
+        the first click of each kind would solve the graph cut along the
+        whole boundary again: seconds on a liver at full resolution).
     smoothing : float >= 0 or dict
         Gaussian sigma (voxels) of the smoothing the refinements' geodesic
         distances and graph cut see (see
@@ -216,7 +220,8 @@ class Segmenter:
                  background_reach=BACKGROUND_REACH_FRACTION, point_reach=POINT_REACH_FRACTION,
                  reach_growth=REACH_GROWTH, max_reach=MAX_REACH_FRACTION, initial_fusion=INITIAL_FUSION,
                  border_mm=BORDER_MM, finer_grid=FINER_GRID_CELLS, click_temperature=CLICK_TEMPERATURE,
-                 smoothing=SMOOTHING_VOX, exact=False, refinement="ifgc"):
+                 click_temperature_max_voxels=CLICK_TEMPERATURE_MAX_VOXELS, smoothing=SMOOTHING_VOX, exact=False,
+                 refinement="ifgc"):
         from ._device import resolve_device  # deferred: loads torch, on first use
 
         self.image = _check_session_image(image)
@@ -245,6 +250,7 @@ class Segmenter:
         if not (math.isfinite(self.click_temperature) and self.click_temperature >= 1):
             raise ValueError("click_temperature must be >= 1 (1: the network's own probability), got {}".format(
                 click_temperature))
+        self.click_temperature_max_voxels = int(click_temperature_max_voxels)
         self.distance_scale = float(distance_scale)
         if not self.distance_scale > 0:
             raise ValueError("distance_scale must be > 0, got {}".format(distance_scale))
@@ -461,7 +467,7 @@ class Segmenter:
         clearance = self._clearance(state, new_fg, new_bg)
         cnn_probability = np.zeros(box_shape(box), np.float32)
         inner = tuple(slice(c.start - b.start, c.stop - b.start) for c, b in zip(state.cnn_box, box))
-        if self.refinement == "ifgc":
+        if self.refinement == "ifgc" and cnn_probability.size <= self.click_temperature_max_voxels:
             cnn_probability[inner] = self._click_probability(state.cnn_probability, len(all_fg), len(all_bg))
         else:
             cnn_probability[inner] = state.cnn_probability

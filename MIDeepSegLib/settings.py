@@ -71,6 +71,13 @@ FINER_GRID_CELLS = {"2d": 0, "3d": 1}
 #: the initial step keeps the network's own probability.
 CLICK_TEMPERATURE = {"2d": 1.0, "3d": 4.0}
 
+#: ... on working regions of at most this many voxels. The first click of each kind changes the probability
+#: everywhere, so its graph cut is solved again along the object's whole boundary: 0.8-1.0 s CPU on the
+#: 6 M-voxel region of the 2.6 M-voxel latency scene and 2.5-3.2 s on the 12.5 M-voxel liver-sized one,
+#: at or over issue 12's 1 s and 3 s (docs/latency.md). Larger regions keep the network's probability
+#: (Colin27's whole brain, 4.7 M voxels, the largest benchmarked region, is below).
+CLICK_TEMPERATURE_MAX_VOXELS = 5_000_000
+
 
 #: The paper's graph-cut weight lambda (Eq. 8) and contrast scale sigma (Eq. 11), its Section 2.5: the
 #: defaults of the functions that transcribe its equations (graph_cut, energy, refine_ifgc, refine_gc, the
@@ -93,4 +100,5 @@ def as_keywords():
             "point_reach": POINT_REACH_FRACTION, "background_reach": BACKGROUND_REACH_FRACTION,
             "reach_growth": REACH_GROWTH, "max_reach": MAX_REACH_FRACTION,
             "initial_fusion": INITIAL_FUSION, "border_mm": BORDER_MM, "smoothing": SMOOTHING_VOX,
-            "finer_grid": FINER_GRID_CELLS, "click_temperature": CLICK_TEMPERATURE}
+            "finer_grid": FINER_GRID_CELLS, "click_temperature": CLICK_TEMPERATURE,
+            "click_temperature_max_voxels": CLICK_TEMPERATURE_MAX_VOXELS}

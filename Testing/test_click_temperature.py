@@ -83,6 +83,17 @@ def test_temperature_one_keeps_the_networks_probability(models, fusion_inputs):
     np.testing.assert_array_equal(fusion_inputs[1], placed)
 
 
+def test_a_region_above_the_size_limit_keeps_the_networks_probability(models, fusion_inputs):
+    """On a working region of more voxels than click_temperature_max_voxels the first click of each kind
+    would re-solve the whole boundary (seconds on a liver): no softening there."""
+    seg, first, truth = _session(models, 4.0, click_temperature_max_voxels=100)
+    assert first.mask_crop.size > 100
+    click = refinement_click(first.mask, truth)
+    seg.refine(**{"foreground" if click.foreground else "background": [click.point]})
+    np.testing.assert_array_equal(fusion_inputs[1],
+                                  _in_region(first.probability[first.box], first.box, seg.result.box))
+
+
 def test_the_gc_baseline_keeps_the_networks_probability(models, monkeypatch):
     """Table 3's baseline (the clicks as hard constraints on the CNN's probability) is the paper's: no
     softening."""

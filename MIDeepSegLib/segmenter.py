@@ -20,8 +20,9 @@ from .model.preprocess import border_pads, mirror_pad, network_grid, network_inp
 from .core.refinement import (click_clearance_mm, click_reach_mm, click_reaches, prepare_cache, refine_gc,
                               refine_ifgc)
 from .settings import (BACKGROUND_REACH_FRACTION, BORDER_MM, BORDER_VOXELS, CLICK_TEMPERATURE,
-                       CLICK_TEMPERATURE_MAX_VOXELS, DISTANCE_SCALE, FINER_GRID_CELLS, INITIAL_FUSION, LAM, MAX_REACH_FRACTION, POINT_REACH_FRACTION, REACH_FRACTION,
-                       REACH_GROWTH, SIGMA, SMOOTHING_VOX, for_dimension)
+                       CLICK_TEMPERATURE_MAX_VOXELS, DISTANCE_SCALE, FINER_GRID_CELLS, INITIAL_FUSION, LAM,
+                       MAX_REACH_FRACTION, POINT_REACH_FRACTION, REACH_FRACTION, REACH_GROWTH, SIGMA,
+                       SMOOTHING_VOX, for_dimension)
 
 #: Fewest distinct interior margin points accepted. The crop is their relaxed
 #: bounding box and the network was trained with 3-4 (2D) / 5-6 (3D) points
@@ -220,8 +221,8 @@ class Segmenter:
                  background_reach=BACKGROUND_REACH_FRACTION, point_reach=POINT_REACH_FRACTION,
                  reach_growth=REACH_GROWTH, max_reach=MAX_REACH_FRACTION, initial_fusion=INITIAL_FUSION,
                  border_mm=BORDER_MM, finer_grid=FINER_GRID_CELLS, click_temperature=CLICK_TEMPERATURE,
-                 click_temperature_max_voxels=CLICK_TEMPERATURE_MAX_VOXELS, smoothing=SMOOTHING_VOX, exact=False,
-                 refinement="ifgc"):
+                 click_temperature_max_voxels=CLICK_TEMPERATURE_MAX_VOXELS, smoothing=SMOOTHING_VOX,
+                 exact=False, refinement="ifgc"):
         from ._device import resolve_device  # deferred: loads torch, on first use
 
         self.image = _check_session_image(image)
@@ -248,8 +249,8 @@ class Segmenter:
         self.finer_grid = finer_grid
         self.click_temperature = float(click_temperature)
         if not (math.isfinite(self.click_temperature) and self.click_temperature >= 1):
-            raise ValueError("click_temperature must be >= 1 (1: the network's own probability), got {}".format(
-                click_temperature))
+            raise ValueError("click_temperature must be >= 1 (1: the network's own probability), "
+                             "got {}".format(click_temperature))
         self.click_temperature_max_voxels = int(click_temperature_max_voxels)
         self.distance_scale = float(distance_scale)
         if not self.distance_scale > 0:
@@ -547,7 +548,7 @@ class Segmenter:
         A foreground click says that the network missed part of the object where it was confident of the
         background, a background click that it leaked where it was confident of the object: that side
         gets the temperature ``click_temperature``. Each of the (at most three) variants is computed
-        once per session (on an organ-sized region a few tenths of a second).
+        once per session (0.07 s on 12.5 M voxels).
         """
         key = tuple(self.click_temperature if n else 1.0 for n in (foreground_clicks, background_clicks))
         if key == (1.0, 1.0):

@@ -101,7 +101,8 @@ def test_the_gc_baseline_keeps_the_networks_probability(models, monkeypatch):
     seg, first, truth = _session(models, 4.0, refinement="gc")
     click = refinement_click(first.mask, truth)
     seg.refine(**{"foreground" if click.foreground else "background": [click.point]})
-    np.testing.assert_array_equal(seen[0], _in_region(first.probability[first.box], first.box, seg.result.box))
+    placed = _in_region(first.probability[first.box], first.box, seg.result.box)
+    np.testing.assert_array_equal(seen[0], placed)
 
 
 def test_softening_changes_what_a_click_does(models):
@@ -125,6 +126,7 @@ def test_bad_click_temperature(models, bad):
 
 def test_click_temperature_per_dimension(models):
     image = np.zeros((8, 8), np.float32)
-    assert Segmenter(image, model=str(models["2d"]), device="cpu").click_temperature == CLICK_TEMPERATURE["2d"]
+    seg = Segmenter(image, model=str(models["2d"]), device="cpu")
+    assert seg.click_temperature == CLICK_TEMPERATURE["2d"]
     seg = Segmenter(image, model=str(models["2d"]), device="cpu", click_temperature={"2d": 2.5, "3d": 1.0})
     assert seg.click_temperature == 2.5

@@ -98,9 +98,9 @@ def main():
             for _ in range(args.repeat):
                 cpu, wall = time.process_time(), time.perf_counter()
                 mask, stats = reduced_graph_cut(*problem, return_stats=True, previous=previous, **keywords)
+                cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
                 print("{} {}: {:.2f} s CPU ({:.2f} wall), {:,} voxels, {}".format(
-                    path.name, start, time.process_time() - cpu, time.perf_counter() - wall, mask.size, stats),
-                    flush=True)
+                    path.name, start, cpu, wall, mask.size, stats), flush=True)
         if args.check:
             full = graph_cut(*problem, **keywords)
             e_red, e_full = (energy(m.astype(bool), p["image"], p["probability"], problem[2], **keywords)
